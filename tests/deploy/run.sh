@@ -23,6 +23,7 @@ if ! cmp -s "$REQ" "$stamp"; then
   cp "$REQ" "$stamp"
 fi
 export PATH="$VENV/bin:$VENV/prometheus/usr/bin:$PATH"
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in the work tree
 
 if ! command -v promtool >/dev/null; then
   [ "$(id -u)" = 0 ] || { echo "run.sh: promtool missing; install Debian's prometheus package" >&2; exit 1; }
