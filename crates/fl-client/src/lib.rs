@@ -1,0 +1,1 @@
+//! fl-client (placeholder while the workspace is being built).

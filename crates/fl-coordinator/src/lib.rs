@@ -1,0 +1,1 @@
+//! fl-coordinator (placeholder while the workspace is being built).

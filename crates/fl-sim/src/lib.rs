@@ -1,0 +1,1 @@
+//! fl-sim (placeholder while the workspace is being built).
