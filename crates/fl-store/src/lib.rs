@@ -19,8 +19,8 @@ mod url;
 
 pub use error::{SessionError, StoreError};
 pub use records::{
-    Checkpoint, CheckpointInfo, ClientRecord, LedgerEntry, NewCheckpoint, OpenedRun,
-    Participation, RoundRecord, RoundStatus, Run, RunStatus,
+    Checkpoint, CheckpointInfo, ClientRecord, LedgerEntry, NewCheckpoint, OpenedRun, Participation,
+    RoundRecord, RoundStatus, Run, RunStatus,
 };
 pub use sessions::{
     Clock, ManualClock, MemorySessions, RedisSessions, SessionStore, SessionsFuture, SystemClock,
