@@ -18,7 +18,10 @@ fn opacus_mnist_readme() {
     assert!((classic - 2.91).abs() < 0.005, "classic {classic}");
     let balle = eps(1.1, q, 15_000, AccountantKind::Rdp, Conversion::Balle);
     let prv = eps(1.1, q, 15_000, AccountantKind::Prv, Conversion::Balle);
-    assert!(prv < balle && balle < classic, "prv {prv} balle {balle} classic {classic}");
+    assert!(
+        prv < balle && balle < classic,
+        "prv {prv} balle {balle} classic {classic}"
+    );
 }
 
 /// TF Privacy tutorial (`compute_dp_sgd_privacy`): σ = 1.1, batch 256 of

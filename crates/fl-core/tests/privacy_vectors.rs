@@ -3,7 +3,9 @@
 //! `bench/privacy/gen_vectors.py`; inputs and outputs are committed in
 //! `tests/testdata/privacy_vectors.json`.
 
-use fl_core::privacy::{AccountantKind, Conversion, PrivacyEvent, epsilon_for, rdp::default_orders};
+use fl_core::privacy::{
+    AccountantKind, Conversion, PrivacyEvent, epsilon_for, rdp::default_orders,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -24,7 +26,10 @@ struct Vector {
 }
 
 fn doc() -> Doc {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata/privacy_vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/testdata/privacy_vectors.json"
+    );
     let text = std::fs::read_to_string(path).expect("reference vectors are committed");
     serde_json::from_str(&text).expect("reference vectors parse")
 }
@@ -49,9 +54,16 @@ fn default_orders_are_opacus_orders() {
 #[test]
 fn rdp_matches_opacus_within_one_percent_for_both_conversions() {
     for v in doc().vectors {
-        for (conv, want) in [(Conversion::Balle, v.opacus_rdp_balle), (Conversion::Classic, v.opacus_rdp_classic)] {
+        for (conv, want) in [
+            (Conversion::Balle, v.opacus_rdp_balle),
+            (Conversion::Classic, v.opacus_rdp_classic),
+        ] {
             let got = epsilon_for(&v.history, v.delta, AccountantKind::Rdp, conv).unwrap();
-            assert!(rel_err(got, want) < 0.01, "{} {conv}: got {got}, Opacus {want}", v.name);
+            assert!(
+                rel_err(got, want) < 0.01,
+                "{} {conv}: got {got}, Opacus {want}",
+                v.name
+            );
         }
     }
 }
@@ -61,11 +73,26 @@ fn prv_matches_opacus_within_two_percent() {
     for v in doc().vectors {
         let got = epsilon_for(&v.history, v.delta, AccountantKind::Prv, Conversion::Balle)
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
-        assert!(rel_err(got, v.opacus_prv) < 0.02, "{}: got {got}, Opacus PRV {}", v.name, v.opacus_prv);
+        assert!(
+            rel_err(got, v.opacus_prv) < 0.02,
+            "{}: got {got}, Opacus PRV {}",
+            v.name,
+            v.opacus_prv
+        );
         // PRV is an upper bound within eps_error = 0.01 of the true ε; PLD
         // (an independent implementation) must not be far above it, and RDP
         // must not be below it.
-        assert!(got >= v.dp_accounting_pld - 0.02, "{}: PRV {got} < PLD {}", v.name, v.dp_accounting_pld);
-        assert!(got <= v.opacus_rdp_balle, "{}: PRV {got} above RDP {}", v.name, v.opacus_rdp_balle);
+        assert!(
+            got >= v.dp_accounting_pld - 0.02,
+            "{}: PRV {got} < PLD {}",
+            v.name,
+            v.dp_accounting_pld
+        );
+        assert!(
+            got <= v.opacus_rdp_balle,
+            "{}: PRV {got} above RDP {}",
+            v.name,
+            v.opacus_rdp_balle
+        );
     }
 }

@@ -8,11 +8,17 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use fl_core::privacy::{AccountantKind, Conversion, PrivacyEvent, epsilon_for, noise_multiplier_for};
+use fl_core::privacy::{
+    AccountantKind, Conversion, PrivacyEvent, epsilon_for, noise_multiplier_for,
+};
 
 /// Command line.
 #[derive(Debug, Parser)]
-#[command(name = "fl-privacy", version, about = "Differential-privacy accounting for DP-SGD and DP-FedAvg")]
+#[command(
+    name = "fl-privacy",
+    version,
+    about = "Differential-privacy accounting for DP-SGD and DP-FedAvg"
+)]
 pub struct Cli {
     /// What to compute.
     #[command(subcommand)]
@@ -23,6 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// ε spent by `steps` steps with noise multiplier σ and sampling rate q.
+    #[command(allow_negative_numbers = true)]
     Epsilon {
         /// σ: noise standard deviation / clipping norm (> 0).
         #[arg(long)]
@@ -32,6 +39,7 @@ pub enum Command {
         common: Common,
     },
     /// Smallest σ (within 0.01 in ε) whose ε is at most the target.
+    #[command(allow_negative_numbers = true)]
     Noise {
         /// Target ε (> 0).
         #[arg(long)]
@@ -69,7 +77,9 @@ impl Common {
     fn describe(&self) -> String {
         match self.accountant {
             AccountantKind::Rdp => format!("accountant: rdp, conversion: {}", self.conversion),
-            AccountantKind::Prv => "accountant: prv (eps_error 0.01, delta_error delta/1000)".to_owned(),
+            AccountantKind::Prv => {
+                "accountant: prv (eps_error 0.01, delta_error delta/1000)".to_owned()
+            }
         }
     }
 }
@@ -77,30 +87,55 @@ impl Common {
 /// Runs the command and returns the lines to print (the answer last).
 pub fn run(cli: &Cli) -> Result<Vec<String>> {
     match &cli.command {
-        Command::Epsilon { noise_multiplier, common: c } => {
-            let ev = PrivacyEvent::new(*noise_multiplier, c.sample_rate, c.steps).context("invalid schedule")?;
-            let eps = epsilon_for(&[ev], c.delta, c.accountant, c.conversion).context("cannot compute epsilon")?;
-            Ok(output(c, &[
-                c.describe(),
-                format!(
-                    "sample rate {}, noise multiplier {}, steps {}, delta {:e}",
-                    c.sample_rate, noise_multiplier, c.steps, c.delta
-                ),
-            ], "epsilon", eps))
+        Command::Epsilon {
+            noise_multiplier,
+            common: c,
+        } => {
+            let ev = PrivacyEvent::new(*noise_multiplier, c.sample_rate, c.steps)
+                .context("invalid schedule")?;
+            let eps = epsilon_for(&[ev], c.delta, c.accountant, c.conversion)
+                .context("cannot compute epsilon")?;
+            Ok(output(
+                c,
+                &[
+                    c.describe(),
+                    format!(
+                        "sample rate {}, noise multiplier {}, steps {}, delta {:e}",
+                        c.sample_rate, noise_multiplier, c.steps, c.delta
+                    ),
+                ],
+                "epsilon",
+                eps,
+            ))
         }
-        Command::Noise { target_epsilon, common: c } => {
-            let sigma = noise_multiplier_for(*target_epsilon, c.delta, c.sample_rate, c.steps, c.accountant, c.conversion)
-                .context("cannot calibrate the noise multiplier")?;
+        Command::Noise {
+            target_epsilon,
+            common: c,
+        } => {
+            let sigma = noise_multiplier_for(
+                *target_epsilon,
+                c.delta,
+                c.sample_rate,
+                c.steps,
+                c.accountant,
+                c.conversion,
+            )
+            .context("cannot calibrate the noise multiplier")?;
             let ev = PrivacyEvent::new(sigma, c.sample_rate, c.steps)?;
             let eps = epsilon_for(&[ev], c.delta, c.accountant, c.conversion)?;
-            Ok(output(c, &[
-                c.describe(),
-                format!(
-                    "target epsilon {target_epsilon}, sample rate {}, steps {}, delta {:e}",
-                    c.sample_rate, c.steps, c.delta
-                ),
-                format!("achieved epsilon {eps:.6}"),
-            ], "noise_multiplier", sigma))
+            Ok(output(
+                c,
+                &[
+                    c.describe(),
+                    format!(
+                        "target epsilon {target_epsilon}, sample rate {}, steps {}, delta {:e}",
+                        c.sample_rate, c.steps, c.delta
+                    ),
+                    format!("achieved epsilon {eps:.6}"),
+                ],
+                "noise_multiplier",
+                sigma,
+            ))
         }
     }
 }

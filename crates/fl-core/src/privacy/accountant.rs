@@ -57,7 +57,12 @@ pub fn epsilon_for(
     }
 }
 
-fn rdp_epsilon(history: &[PrivacyEvent], delta: f64, conversion: Conversion, orders: &[f64]) -> f64 {
+fn rdp_epsilon(
+    history: &[PrivacyEvent],
+    delta: f64,
+    conversion: Conversion,
+    orders: &[f64],
+) -> f64 {
     let mut total = vec![0.0; orders.len()];
     for ev in history {
         let r = compute_rdp(ev.sample_rate, ev.noise_multiplier, ev.steps, orders);
@@ -80,18 +85,32 @@ pub struct RdpAccountant {
 impl RdpAccountant {
     /// An empty accountant with the given conversion.
     pub fn new(conversion: Conversion) -> Self {
-        Self { conversion, history: Vec::new() }
+        Self {
+            conversion,
+            history: Vec::new(),
+        }
     }
 
     /// ε and the optimal order at `delta`, over custom `orders` (each > 1).
-    pub fn epsilon_with_orders(&self, delta: f64, orders: &[f64]) -> Result<(f64, f64), AccountingError> {
+    pub fn epsilon_with_orders(
+        &self,
+        delta: f64,
+        orders: &[f64],
+    ) -> Result<(f64, f64), AccountingError> {
         check_delta(delta)?;
-        if let Some(bad) = orders.iter().find(|a| !(**a > 1.0)) {
-            return Err(AccountingError::InvalidParameter(format!("RDP order {bad} must be > 1")));
+        if let Some(bad) = orders.iter().find(|a| a.is_nan() || **a <= 1.0) {
+            return Err(AccountingError::InvalidParameter(format!(
+                "RDP order {bad} must be > 1"
+            )));
         }
         let mut total = vec![0.0; orders.len()];
         for ev in &self.history {
-            for (t, v) in total.iter_mut().zip(compute_rdp(ev.sample_rate, ev.noise_multiplier, ev.steps, orders)) {
+            for (t, v) in total.iter_mut().zip(compute_rdp(
+                ev.sample_rate,
+                ev.noise_multiplier,
+                ev.steps,
+                orders,
+            )) {
                 *t += v;
             }
         }
@@ -116,7 +135,12 @@ impl Accountant for RdpAccountant {
         if self.history.is_empty() {
             return Ok(0.0);
         }
-        Ok(rdp_epsilon(&self.history, delta, self.conversion, &default_orders()))
+        Ok(rdp_epsilon(
+            &self.history,
+            delta,
+            self.conversion,
+            &default_orders(),
+        ))
     }
     fn history(&self) -> &[PrivacyEvent] {
         &self.history
@@ -135,7 +159,10 @@ pub struct PrvAccountant {
 impl PrvAccountant {
     /// An empty accountant with the given accuracy options.
     pub fn new(options: PrvOptions) -> Self {
-        Self { options, history: Vec::new() }
+        Self {
+            options,
+            history: Vec::new(),
+        }
     }
 }
 
@@ -210,7 +237,11 @@ mod tests {
     use super::*;
 
     fn ev(s: f64, q: f64, n: u64) -> PrivacyEvent {
-        PrivacyEvent { noise_multiplier: s, sample_rate: q, steps: n }
+        PrivacyEvent {
+            noise_multiplier: s,
+            sample_rate: q,
+            steps: n,
+        }
     }
 
     #[test]
@@ -221,14 +252,23 @@ mod tests {
         }
         a.step(ev(2.0, 0.01, 5)).unwrap();
         a.step(ev(1.0, 0.01, 1)).unwrap();
-        assert_eq!(a.history(), &[ev(1.0, 0.01, 3), ev(2.0, 0.01, 5), ev(1.0, 0.01, 1)]);
+        assert_eq!(
+            a.history(),
+            &[ev(1.0, 0.01, 3), ev(2.0, 0.01, 5), ev(1.0, 0.01, 1)]
+        );
     }
 
     #[test]
     fn invalid_event_is_refused_and_not_recorded() {
         let mut a = AnyAccountant::new(AccountantKind::Prv, Conversion::Balle);
-        assert_eq!(a.step(ev(0.0, 0.01, 1)), Err(AccountingError::InvalidNoiseMultiplier(0.0)));
-        assert_eq!(a.step(ev(1.0, 1.5, 1)), Err(AccountingError::InvalidSampleRate(1.5)));
+        assert_eq!(
+            a.step(ev(0.0, 0.01, 1)),
+            Err(AccountingError::InvalidNoiseMultiplier(0.0))
+        );
+        assert_eq!(
+            a.step(ev(1.0, 1.5, 1)),
+            Err(AccountingError::InvalidSampleRate(1.5))
+        );
         assert_eq!(a.step(ev(1.0, 0.5, 0)), Err(AccountingError::ZeroSteps));
         assert!(a.history().is_empty());
         assert_eq!(a.epsilon(1e-5), Ok(0.0));

@@ -33,7 +33,11 @@ pub fn noise_multiplier_for(
         return Err(AccountingError::ZeroSteps);
     }
     let eps = |sigma: f64| {
-        let ev = PrivacyEvent { noise_multiplier: sigma, sample_rate, steps };
+        let ev = PrivacyEvent {
+            noise_multiplier: sigma,
+            sample_rate,
+            steps,
+        };
         epsilon_for(&[ev], delta, kind, conversion)
     };
     let (mut sigma_low, mut sigma_high) = (0.0f64, 10.0f64);
@@ -41,14 +45,19 @@ pub fn noise_multiplier_for(
     while eps_high > target_epsilon {
         sigma_high *= 2.0;
         if sigma_high > MAX_SIGMA {
-            return Err(AccountingError::BudgetTooLow { target: target_epsilon, max_sigma: MAX_SIGMA });
+            return Err(AccountingError::BudgetTooLow {
+                target: target_epsilon,
+                max_sigma: MAX_SIGMA,
+            });
         }
         eps_high = eps(sigma_high)?;
     }
     // ε is continuous in σ, so this ends; the iteration cap only guards
     // against a pathological accountant error surface.
     for _ in 0..200 {
-        if target_epsilon - eps_high <= EPSILON_TOLERANCE || sigma_high - sigma_low < 1e-12 * sigma_high {
+        if target_epsilon - eps_high <= EPSILON_TOLERANCE
+            || sigma_high - sigma_low < 1e-12 * sigma_high
+        {
             break;
         }
         let sigma = 0.5 * (sigma_low + sigma_high);
@@ -92,20 +101,65 @@ mod tests {
 
     #[test]
     fn calibration_rejects_bad_input() {
-        let c = |e, d, q, t| noise_multiplier_for(e, d, q, t, AccountantKind::Rdp, Conversion::Balle);
-        assert_eq!(c(0.0, 1e-5, 0.01, 10), Err(AccountingError::InvalidEpsilon(0.0)));
-        assert_eq!(c(1.0, 1.0, 0.01, 10), Err(AccountingError::InvalidDelta(1.0)));
-        assert_eq!(c(1.0, 1e-5, 0.0, 10), Err(AccountingError::InvalidSampleRate(0.0)));
+        let c =
+            |e, d, q, t| noise_multiplier_for(e, d, q, t, AccountantKind::Rdp, Conversion::Balle);
+        assert_eq!(
+            c(0.0, 1e-5, 0.01, 10),
+            Err(AccountingError::InvalidEpsilon(0.0))
+        );
+        assert_eq!(
+            c(1.0, 1.0, 0.01, 10),
+            Err(AccountingError::InvalidDelta(1.0))
+        );
+        assert_eq!(
+            c(1.0, 1e-5, 0.0, 10),
+            Err(AccountingError::InvalidSampleRate(0.0))
+        );
         assert_eq!(c(1.0, 1e-5, 0.01, 0), Err(AccountingError::ZeroSteps));
     }
 
     #[test]
     fn user_level_matches_sample_level_with_client_rate() {
-        let a = user_level_epsilon(1.0, 10, 1000, 100, 1e-5, AccountantKind::Rdp, Conversion::Balle).unwrap();
-        let ev = PrivacyEvent { noise_multiplier: 1.0, sample_rate: 0.01, steps: 100 };
+        let a = user_level_epsilon(
+            1.0,
+            10,
+            1000,
+            100,
+            1e-5,
+            AccountantKind::Rdp,
+            Conversion::Balle,
+        )
+        .unwrap();
+        let ev = PrivacyEvent {
+            noise_multiplier: 1.0,
+            sample_rate: 0.01,
+            steps: 100,
+        };
         let b = epsilon_for(&[ev], 1e-5, AccountantKind::Rdp, Conversion::Balle).unwrap();
         assert_eq!(a, b);
-        assert!(user_level_epsilon(1.0, 10, 0, 100, 1e-5, AccountantKind::Rdp, Conversion::Balle).is_err());
-        assert!(user_level_epsilon(1.0, 20, 10, 100, 1e-5, AccountantKind::Rdp, Conversion::Balle).is_err());
+        assert!(
+            user_level_epsilon(
+                1.0,
+                10,
+                0,
+                100,
+                1e-5,
+                AccountantKind::Rdp,
+                Conversion::Balle
+            )
+            .is_err()
+        );
+        assert!(
+            user_level_epsilon(
+                1.0,
+                20,
+                10,
+                100,
+                1e-5,
+                AccountantKind::Rdp,
+                Conversion::Balle
+            )
+            .is_err()
+        );
     }
 }

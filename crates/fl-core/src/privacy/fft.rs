@@ -15,7 +15,10 @@ impl C64 {
     }
 
     pub fn mul(self, o: Self) -> Self {
-        Self::new(self.re * o.re - self.im * o.im, self.re * o.im + self.im * o.re)
+        Self::new(
+            self.re * o.re - self.im * o.im,
+            self.re * o.im + self.im * o.re,
+        )
     }
 
     /// `selfⁿ` through the polar form; accurate to about `n · 1e-16` relative,
@@ -26,7 +29,12 @@ impl C64 {
             return Self::default();
         }
         let nf = n as f64;
-        let mag = (nf * r.ln()).exp();
+        let log_mag = nf * r.ln();
+        if log_mag < -745.0 {
+            // Underflows anyway; skip the trigonometry.
+            return Self::default();
+        }
+        let mag = log_mag.exp();
         // n·θ can be large: reduce the angle before sin/cos.
         let ang = (nf * self.im.atan2(self.re)).rem_euclid(std::f64::consts::TAU);
         Self::new(mag * ang.cos(), mag * ang.sin())

@@ -7,7 +7,9 @@
 //! for checkpoints.
 
 use super::accountant::{epsilon_for, merge_event};
-use super::{AccountantKind, AccountingError, Conversion, PrivacyEvent, check_delta, check_epsilon};
+use super::{
+    AccountantKind, AccountingError, Conversion, PrivacyEvent, check_delta, check_epsilon,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -85,7 +87,9 @@ pub struct Spent {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LedgerError {
     /// Charging would take the client past its budget; nothing was recorded.
-    #[error("privacy budget exhausted for client {client:?}: epsilon would go from {spent:.4} to {would_be:.4}, budget {budget}")]
+    #[error(
+        "privacy budget exhausted for client {client:?}: epsilon would go from {spent:.4} to {would_be:.4}, budget {budget}"
+    )]
     BudgetExhausted {
         /// The client.
         client: String,
@@ -131,9 +135,18 @@ pub struct Ledger {
 impl Ledger {
     /// An empty ledger; every client gets `budget`, measured with `kind` (and
     /// `conversion` for RDP).
-    pub fn new(budget: Budget, kind: AccountantKind, conversion: Conversion) -> Result<Self, AccountingError> {
+    pub fn new(
+        budget: Budget,
+        kind: AccountantKind,
+        conversion: Conversion,
+    ) -> Result<Self, AccountingError> {
         let budget = Budget::new(budget.epsilon, budget.delta)?;
-        Ok(Self { budget, kind, conversion, clients: BTreeMap::new() })
+        Ok(Self {
+            budget,
+            kind,
+            conversion,
+            clients: BTreeMap::new(),
+        })
     }
 
     /// The per-client budget.
@@ -162,9 +175,17 @@ impl Ledger {
     }
 
     /// ε the client would have spent after `ev`.
-    pub fn projected_epsilon(&self, client: &str, ev: PrivacyEvent) -> Result<f64, AccountingError> {
+    pub fn projected_epsilon(
+        &self,
+        client: &str,
+        ev: PrivacyEvent,
+    ) -> Result<f64, AccountingError> {
         ev.validate()?;
-        let mut history = self.clients.get(client).map(|a| a.history.clone()).unwrap_or_default();
+        let mut history = self
+            .clients
+            .get(client)
+            .map(|a| a.history.clone())
+            .unwrap_or_default();
         merge_event(&mut history, ev);
         epsilon_for(&history, self.budget.delta, self.kind, self.conversion)
     }
@@ -189,7 +210,11 @@ impl Ledger {
         let account = self.clients.entry(client.to_owned()).or_default();
         merge_event(&mut account.history, ev);
         account.spent_epsilon = would_be;
-        Ok(Spent { epsilon: would_be, delta: self.budget.delta, status: self.status(client) })
+        Ok(Spent {
+            epsilon: would_be,
+            delta: self.budget.delta,
+            status: self.status(client),
+        })
     }
 
     /// Where `client` stands (an unknown client has spent nothing).
@@ -210,14 +235,24 @@ mod tests {
     use super::*;
 
     fn ev(n: u64) -> PrivacyEvent {
-        PrivacyEvent { noise_multiplier: 1.0, sample_rate: 0.01, steps: n }
+        PrivacyEvent {
+            noise_multiplier: 1.0,
+            sample_rate: 0.01,
+            steps: n,
+        }
     }
 
     #[test]
     fn refuses_and_does_not_record_an_overdraft() {
-        let mut l = Ledger::new(Budget::new(1.0, 1e-5).unwrap(), AccountantKind::Rdp, Conversion::Balle).unwrap();
+        let mut l = Ledger::new(
+            Budget::new(3.0, 1e-5).unwrap(),
+            AccountantKind::Rdp,
+            Conversion::Balle,
+        )
+        .unwrap();
         let first = l.charge("a", ev(100)).unwrap();
-        assert!(first.epsilon > 0.0 && first.epsilon <= 1.0);
+        assert!(first.epsilon > 0.0 && first.epsilon <= 3.0);
+        assert_eq!(l.status("a").spent, first.epsilon);
         assert!(l.would_exceed("a", ev(100_000)).unwrap());
         let before = l.clone();
         let err = l.charge("a", ev(100_000)).unwrap_err();
@@ -238,9 +273,24 @@ mod tests {
     fn invalid_budget_and_event_are_errors() {
         assert!(Budget::new(-1.0, 1e-5).is_err());
         assert!(Budget::new(1.0, 0.0).is_err());
-        let mut l = Ledger::new(Budget { epsilon: 1.0, delta: 1e-5 }, AccountantKind::Rdp, Conversion::Balle).unwrap();
-        let bad = PrivacyEvent { noise_multiplier: -1.0, sample_rate: 0.01, steps: 1 };
-        assert!(matches!(l.charge("a", bad), Err(LedgerError::Accounting(_))));
+        let mut l = Ledger::new(
+            Budget {
+                epsilon: 1.0,
+                delta: 1e-5,
+            },
+            AccountantKind::Rdp,
+            Conversion::Balle,
+        )
+        .unwrap();
+        let bad = PrivacyEvent {
+            noise_multiplier: -1.0,
+            sample_rate: 0.01,
+            steps: 1,
+        };
+        assert!(matches!(
+            l.charge("a", bad),
+            Err(LedgerError::Accounting(_))
+        ));
         assert!(l.account("a").is_none());
     }
 }

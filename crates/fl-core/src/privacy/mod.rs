@@ -24,13 +24,11 @@ pub mod rdp;
 mod special;
 
 pub use accountant::{
-    Accountant, AnyAccountant, Mechanism, PrvAccountant, RdpAccountant, epsilon_for,
-    merge_event,
+    Accountant, AnyAccountant, Mechanism, PrvAccountant, RdpAccountant, epsilon_for, merge_event,
 };
 pub use calibrate::{EPSILON_TOLERANCE, MAX_SIGMA, noise_multiplier_for, user_level_epsilon};
 pub use ledger::{
-    Budget, BudgetLevel, BudgetStatus, ClientAccount, Ledger, LedgerError, Spent,
-    WARNING_FRACTION,
+    Budget, BudgetLevel, BudgetStatus, ClientAccount, Ledger, LedgerError, Spent, WARNING_FRACTION,
 };
 
 use serde::{Deserialize, Serialize};
@@ -59,7 +57,9 @@ pub enum AccountingError {
     #[error("invalid accountant parameter: {0}")]
     InvalidParameter(String),
     /// No σ ≤ [`MAX_SIGMA`] reaches the target (Opacus: "privacy budget is too low").
-    #[error("no noise multiplier up to {max_sigma} reaches epsilon {target}: the privacy budget is too low")]
+    #[error(
+        "no noise multiplier up to {max_sigma} reaches epsilon {target}: the privacy budget is too low"
+    )]
     BudgetTooLow {
         /// The requested ε.
         target: f64,
@@ -67,7 +67,9 @@ pub enum AccountingError {
         max_sigma: f64,
     },
     /// The PRV discretisation would need more grid points than allowed.
-    #[error("PRV domain needs {points} grid points (limit {limit}); use the RDP accountant or a larger eps_error")]
+    #[error(
+        "PRV domain needs {points} grid points (limit {limit}); use the RDP accountant or a larger eps_error"
+    )]
     DomainTooLarge {
         /// Points needed.
         points: u64,
@@ -93,8 +95,16 @@ pub struct PrivacyEvent {
 
 impl PrivacyEvent {
     /// A validated event.
-    pub fn new(noise_multiplier: f64, sample_rate: f64, steps: u64) -> Result<Self, AccountingError> {
-        let ev = Self { noise_multiplier, sample_rate, steps };
+    pub fn new(
+        noise_multiplier: f64,
+        sample_rate: f64,
+        steps: u64,
+    ) -> Result<Self, AccountingError> {
+        let ev = Self {
+            noise_multiplier,
+            sample_rate,
+            steps,
+        };
         ev.validate()?;
         Ok(ev)
     }
@@ -103,7 +113,9 @@ impl PrivacyEvent {
     pub fn validate(&self) -> Result<(), AccountingError> {
         check_sample_rate(self.sample_rate)?;
         if !(self.noise_multiplier.is_finite() && self.noise_multiplier > 0.0) {
-            return Err(AccountingError::InvalidNoiseMultiplier(self.noise_multiplier));
+            return Err(AccountingError::InvalidNoiseMultiplier(
+                self.noise_multiplier,
+            ));
         }
         if self.steps == 0 {
             return Err(AccountingError::ZeroSteps);
@@ -153,7 +165,9 @@ impl FromStr for AccountantKind {
         match s.to_ascii_lowercase().as_str() {
             "rdp" => Ok(Self::Rdp),
             "prv" => Ok(Self::Prv),
-            other => Err(format!("unknown accountant {other:?} (expected \"rdp\" or \"prv\")")),
+            other => Err(format!(
+                "unknown accountant {other:?} (expected \"rdp\" or \"prv\")"
+            )),
         }
     }
 }
@@ -185,7 +199,9 @@ impl FromStr for Conversion {
         match s.to_ascii_lowercase().as_str() {
             "balle" => Ok(Self::Balle),
             "classic" => Ok(Self::Classic),
-            other => Err(format!("unknown conversion {other:?} (expected \"balle\" or \"classic\")")),
+            other => Err(format!(
+                "unknown conversion {other:?} (expected \"balle\" or \"classic\")"
+            )),
         }
     }
 }

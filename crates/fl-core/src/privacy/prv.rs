@@ -37,7 +37,10 @@ pub struct PrvOptions {
 
 impl Default for PrvOptions {
     fn default() -> Self {
-        Self { eps_error: 0.01, delta_error: None }
+        Self {
+            eps_error: 0.01,
+            delta_error: None,
+        }
     }
 }
 
@@ -87,7 +90,11 @@ impl Prv {
     /// The loss `Y` at Gaussian point `x`.
     fn loss(&self, x: f64) -> f64 {
         let u = (2.0 * x - 1.0) / (2.0 * self.sigma * self.sigma);
-        if self.q == 1.0 { u } else { log_add((1.0 - self.q).ln(), self.q.ln() + u) }
+        if self.q == 1.0 {
+            u
+        } else {
+            log_add((1.0 - self.q).ln(), self.q.ln() + u)
+        }
     }
 
     /// Density of `X` under the mixture.
@@ -100,8 +107,14 @@ impl Prv {
     /// integrand is smooth (Opacus integrates the CDF with `quad` instead).
     fn truncated_mean(&self, t_min: f64, t_max: f64) -> f64 {
         let s = self.sigma;
-        let lo = self.x_of_t(t_min).unwrap_or(f64::NEG_INFINITY).max(-40.0 * s);
-        let hi = self.x_of_t(t_max).unwrap_or(f64::NEG_INFINITY).min(1.0 + 40.0 * s);
+        let lo = self
+            .x_of_t(t_min)
+            .unwrap_or(f64::NEG_INFINITY)
+            .max(-40.0 * s);
+        let hi = self
+            .x_of_t(t_max)
+            .unwrap_or(f64::NEG_INFINITY)
+            .min(1.0 + 40.0 * s);
         if hi <= lo {
             return 0.0;
         }
@@ -137,7 +150,12 @@ fn safe_domain_size(history: &[PrivacyEvent], eps_error: f64, delta_error: f64) 
     let total: u64 = history.iter().map(|e| e.steps).sum();
     let mut rdp = vec![0.0; orders.len()];
     for ev in history {
-        for (r, v) in rdp.iter_mut().zip(compute_rdp(ev.sample_rate, ev.noise_multiplier, ev.steps, &orders)) {
+        for (r, v) in rdp.iter_mut().zip(compute_rdp(
+            ev.sample_rate,
+            ev.noise_multiplier,
+            ev.steps,
+            &orders,
+        )) {
             *r += v;
         }
     }
@@ -160,28 +178,35 @@ fn discretize(prv: &Prv, grid: &Grid) -> Result<(Vec<f64>, f64), AccountingError
     let edge = |j: usize| t_min + (j as f64 - 0.5) * grid.dt;
     let mut pmf = Vec::with_capacity(grid.size);
     let mut prev = (0.0, 1.0); // (F_trunc, S_trunc) at the left edge of bin 0
+    // The CDF is increasing: once past the median, only the survival side is
+    // needed (differences of values near 1 would cancel).
+    let mut upper = false;
     for i in 0..grid.size {
         let e = edge(i + 1);
         let next = if e >= t_max {
             (1.0, 0.0)
         } else {
-            let f = prv.cdf(e);
+            let f = if upper { 1.0 } else { prv.cdf(e) };
             if f <= 0.5 {
                 let ft = ((f - f_lo) / mass).max(0.0);
                 (ft, 1.0 - ft)
             } else {
+                upper = true;
                 let st = ((prv.sf(e) - s_hi) / mass).max(0.0);
                 (1.0 - st, st)
             }
         };
-        // Difference on whichever side has no cancellation.
-        let p = if next.0 <= 0.5 { next.0 - prev.0 } else { prev.1 - next.1 };
+        let p = if upper {
+            prev.1 - next.1
+        } else {
+            next.0 - prev.0
+        };
         pmf.push(p.max(0.0));
         prev = next;
     }
     let mean_d: f64 = pmf.iter().enumerate().map(|(i, p)| grid.t(i) * p).sum();
     let shift = prv.truncated_mean(t_min, t_max) - mean_d;
-    if !(shift.abs() < grid.dt / 2.0) {
+    if shift.is_nan() || shift.abs() >= grid.dt / 2.0 {
         return Err(AccountingError::Numerical(format!(
             "discrete PRV mean differs from the continuous one by {shift:e} (bin {:e})",
             grid.dt
@@ -198,29 +223,45 @@ pub fn prv_epsilon_bounds(
 ) -> Result<EpsilonBounds, AccountingError> {
     check_delta(delta)?;
     if !(opts.eps_error.is_finite() && opts.eps_error > 0.0) {
-        return Err(AccountingError::InvalidParameter(format!("eps_error {}", opts.eps_error)));
+        return Err(AccountingError::InvalidParameter(format!(
+            "eps_error {}",
+            opts.eps_error
+        )));
     }
     let delta_error = opts.delta_error.unwrap_or(delta / 1000.0);
     if !(delta_error > 0.0 && delta_error < delta) {
-        return Err(AccountingError::InvalidParameter(format!("delta_error {delta_error}")));
+        return Err(AccountingError::InvalidParameter(format!(
+            "delta_error {delta_error}"
+        )));
     }
     for ev in history {
         ev.validate()?;
     }
     let total: u64 = history.iter().map(|e| e.steps).sum();
     if total == 0 {
-        return Ok(EpsilonBounds { lower: 0.0, estimate: 0.0, upper: 0.0 });
+        return Ok(EpsilonBounds {
+            lower: 0.0,
+            estimate: 0.0,
+            upper: 0.0,
+        });
     }
 
     let l = safe_domain_size(history, opts.eps_error, delta_error);
     let dt = opts.eps_error / (total as f64 * (12.0 / delta_error).ln() / 2.0).sqrt();
     let k = (l / dt).ceil();
     let needed = 2.0 * k + 2.0;
-    if !(needed <= MAX_DOMAIN_POINTS as f64) {
-        return Err(AccountingError::DomainTooLarge { points: needed as u64, limit: MAX_DOMAIN_POINTS });
+    if needed.is_nan() || needed > MAX_DOMAIN_POINTS as f64 {
+        return Err(AccountingError::DomainTooLarge {
+            points: needed as u64,
+            limit: MAX_DOMAIN_POINTS,
+        });
     }
     let size = (needed as usize).next_power_of_two();
-    let grid = Grid { t_min: -((size / 2 - 1) as f64) * dt, dt, size };
+    let grid = Grid {
+        t_min: -((size / 2 - 1) as f64) * dt,
+        dt,
+        size,
+    };
     if f64::EPSILON * size as f64 > delta - delta_error {
         return Err(AccountingError::Numerical(
             "floating-point error dominates at this delta; increase delta".into(),
@@ -232,7 +273,10 @@ pub fn prv_epsilon_bounds(
     let mut total_shift = 0.0;
     let mut buf = vec![C64::default(); size];
     for ev in history {
-        let prv = Prv { q: ev.sample_rate, sigma: ev.noise_multiplier };
+        let prv = Prv {
+            q: ev.sample_rate,
+            sigma: ev.noise_multiplier,
+        };
         let (pmf, shift) = discretize(&prv, &grid)?;
         total_shift += shift * ev.steps as f64;
         for (b, p) in buf.iter_mut().zip(&pmf) {
@@ -248,7 +292,7 @@ pub fn prv_epsilon_bounds(
     // result must be rolled by n - 1 (+ size/2 when n is even), as Opacus'
     // `_compose_fourier`.
     let n = total as usize % size;
-    let roll = (n + size - 1 + if total % 2 == 0 { size / 2 } else { 0 }) % size;
+    let roll = (n + size - 1 + if total.is_multiple_of(2) { size / 2 } else { 0 }) % size;
     let mut pmf = vec![0.0; size];
     for (i, c) in spectrum.iter().enumerate() {
         pmf[(i + roll) % size] = c.re / size as f64;
@@ -260,7 +304,11 @@ pub fn prv_epsilon_bounds(
     let upper = find(delta - delta_error)? + opts.eps_error;
     let lower = find(delta + delta_error)? - opts.eps_error;
     let estimate = find(delta)?;
-    Ok(EpsilonBounds { lower: lower.max(0.0), estimate: estimate.max(0.0), upper: upper.max(0.0) })
+    Ok(EpsilonBounds {
+        lower: lower.max(0.0),
+        estimate: estimate.max(0.0),
+        upper: upper.max(0.0),
+    })
 }
 
 /// ε for a discrete privacy-loss distribution: with `d1[i] = Σ_{j≥i} p_j`,
@@ -284,17 +332,25 @@ fn epsilon_on_grid(ts: &[f64], pmf: &[f64], target: f64) -> Result<f64, Accounti
         i -= 1;
     }
     if i == 0 || i == n {
-        return Err(AccountingError::Numerical("cannot locate epsilon on the PRV grid".into()));
+        return Err(AccountingError::Numerical(
+            "cannot locate epsilon on the PRV grid".into(),
+        ));
     }
     let eps = ((d1[i] - target) / d2[i]).ln();
     if eps.is_nan() {
-        return Err(AccountingError::Numerical("epsilon is NaN on the PRV grid".into()));
+        return Err(AccountingError::Numerical(
+            "epsilon is NaN on the PRV grid".into(),
+        ));
     }
     Ok(eps)
 }
 
 /// Upper bound on ε for `history` at `delta` (what Opacus' `PRVAccountant.get_epsilon` returns).
-pub fn prv_epsilon(history: &[PrivacyEvent], delta: f64, opts: &PrvOptions) -> Result<f64, AccountingError> {
+pub fn prv_epsilon(
+    history: &[PrivacyEvent],
+    delta: f64,
+    opts: &PrvOptions,
+) -> Result<f64, AccountingError> {
     prv_epsilon_bounds(history, delta, opts).map(|b| b.upper)
 }
 
@@ -304,7 +360,10 @@ mod tests {
 
     #[test]
     fn cdf_and_sf_are_complementary() {
-        let prv = Prv { q: 0.01, sigma: 1.1 };
+        let prv = Prv {
+            q: 0.01,
+            sigma: 1.1,
+        };
         for t in [-0.005, -0.001, 0.0, 0.002, 0.05, 1.0] {
             assert!((prv.cdf(t) + prv.sf(t) - 1.0).abs() < 1e-14, "t={t}");
         }
@@ -322,11 +381,19 @@ mod tests {
     fn full_batch_gaussian_matches_analytic_epsilon() {
         // Balle & Wang 2018: δ(ε) = Φ(μ/2 - ε/μ) - e^ε Φ(-μ/2 - ε/μ), μ = √n/σ.
         let (sigma, n) = (2.0, 16u64);
-        let ev = PrivacyEvent { noise_multiplier: sigma, sample_rate: 1.0, steps: n };
+        let ev = PrivacyEvent {
+            noise_multiplier: sigma,
+            sample_rate: 1.0,
+            steps: n,
+        };
         let b = prv_epsilon_bounds(&[ev], 1e-5, &PrvOptions::default()).unwrap();
         let mu = (n as f64).sqrt() / sigma;
-        let delta_of = |e: f64| norm_cdf(mu / 2.0 - e / mu) - e.exp() * norm_cdf(-mu / 2.0 - e / mu);
-        assert!(delta_of(b.upper) <= 1e-5 && delta_of(b.lower) >= 1e-5, "{b:?}");
+        let delta_of =
+            |e: f64| norm_cdf(mu / 2.0 - e / mu) - e.exp() * norm_cdf(-mu / 2.0 - e / mu);
+        assert!(
+            delta_of(b.upper) <= 1e-5 && delta_of(b.lower) >= 1e-5,
+            "{b:?}"
+        );
         assert!(b.upper - b.lower < 0.03);
     }
 }

@@ -34,8 +34,7 @@ fn log_a_int(q: f64, sigma: f64, alpha: u64) -> f64 {
     let mut log_a = f64::NEG_INFINITY;
     for i in 0..=alpha {
         let fi = i as f64;
-        let log_coef =
-            log_binom_int(alpha, i) + fi * q.ln() + (alpha - i) as f64 * (1.0 - q).ln();
+        let log_coef = log_binom_int(alpha, i) + fi * q.ln() + (alpha - i) as f64 * (1.0 - q).ln();
         let s = log_coef + (fi * fi - fi) / (2.0 * sigma * sigma);
         log_a = log_add(log_a, s);
     }
@@ -142,7 +141,12 @@ pub fn epsilon_at_order(rdp: f64, alpha: f64, delta: f64, conversion: Conversion
 /// that attains it. NaN orders are skipped; if every order is NaN or ∞ the
 /// result is `(∞, NaN)`. A negative bound is reported as 0, which is also a
 /// valid (and the only meaningful) guarantee.
-pub fn rdp_to_epsilon(orders: &[f64], rdp: &[f64], delta: f64, conversion: Conversion) -> (f64, f64) {
+pub fn rdp_to_epsilon(
+    orders: &[f64],
+    rdp: &[f64],
+    delta: f64,
+    conversion: Conversion,
+) -> (f64, f64) {
     let mut best = (f64::INFINITY, f64::NAN);
     for (&alpha, &r) in orders.iter().zip(rdp) {
         let eps = epsilon_at_order(r, alpha, delta, conversion);
@@ -187,7 +191,11 @@ mod tests {
     fn fractional_orders_interpolate_integer_neighbours() {
         // RDP is non-decreasing in α, so 2.5 lies between orders 2 and 3.
         let (q, s) = (0.02, 1.0);
-        let (lo, mid, hi) = (rdp_single(q, s, 2.0), rdp_single(q, s, 2.5), rdp_single(q, s, 3.0));
+        let (lo, mid, hi) = (
+            rdp_single(q, s, 2.0),
+            rdp_single(q, s, 2.5),
+            rdp_single(q, s, 3.0),
+        );
         assert!(lo <= mid && mid <= hi, "{lo} {mid} {hi}");
     }
 }
