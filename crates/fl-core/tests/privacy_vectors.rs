@@ -68,9 +68,9 @@ fn rdp_matches_opacus_within_one_percent_for_both_conversions() {
     }
 }
 
-#[test]
-fn prv_matches_opacus_within_two_percent() {
-    for v in doc().vectors {
+/// PRV points, split four ways so the test harness runs them in parallel.
+fn prv_matches_opacus_within_two_percent(part: usize) {
+    for v in doc().vectors.into_iter().skip(part).step_by(4) {
         let got = epsilon_for(&v.history, v.delta, AccountantKind::Prv, Conversion::Balle)
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert!(
@@ -95,4 +95,24 @@ fn prv_matches_opacus_within_two_percent() {
             v.opacus_rdp_balle
         );
     }
+}
+
+#[test]
+fn prv_matches_opacus_part_0() {
+    prv_matches_opacus_within_two_percent(0);
+}
+
+#[test]
+fn prv_matches_opacus_part_1() {
+    prv_matches_opacus_within_two_percent(1);
+}
+
+#[test]
+fn prv_matches_opacus_part_2() {
+    prv_matches_opacus_within_two_percent(2);
+}
+
+#[test]
+fn prv_matches_opacus_part_3() {
+    prv_matches_opacus_within_two_percent(3);
 }

@@ -16,7 +16,7 @@
 //! 4. `δ(ε) = E[(1 - e^{ε-Y})₊]` is inverted on the grid, and the returned
 //!    value is the *upper* bound `ε(δ - δ_err) + eps_error`, as Opacus.
 
-use super::fft::{C64, fft};
+use super::fft::{C64, irfft, rfft};
 use super::rdp::{compute_rdp, default_orders, rdp_to_epsilon};
 use super::special::{log_add, norm_cdf, norm_sf};
 use super::{AccountingError, Conversion, PrivacyEvent, check_delta};
@@ -268,10 +268,10 @@ pub fn prv_epsilon_bounds(
         ));
     }
 
-    // Product of the per-event spectra raised to their step counts.
-    let mut spectrum = vec![C64::new(1.0, 0.0); size];
+    // Product of the per-event spectra raised to their step counts (real
+    // input, so only the half spectrum is kept).
+    let mut spectrum = vec![C64::new(1.0, 0.0); size / 2 + 1];
     let mut total_shift = 0.0;
-    let mut buf = vec![C64::default(); size];
     for ev in history {
         let prv = Prv {
             q: ev.sample_rate,
@@ -279,23 +279,19 @@ pub fn prv_epsilon_bounds(
         };
         let (pmf, shift) = discretize(&prv, &grid)?;
         total_shift += shift * ev.steps as f64;
-        for (b, p) in buf.iter_mut().zip(&pmf) {
-            *b = C64::new(*p, 0.0);
-        }
-        fft(&mut buf, false);
-        for (s, b) in spectrum.iter_mut().zip(&buf) {
+        for (s, b) in spectrum.iter_mut().zip(rfft(&pmf)) {
             *s = s.mul(b.powu(ev.steps));
         }
     }
-    fft(&mut spectrum, true);
+    let circular = irfft(&spectrum, size);
     // Sum of n variables whose zero sits at index k = size/2 - 1: the circular
     // result must be rolled by n - 1 (+ size/2 when n is even), as Opacus'
     // `_compose_fourier`.
-    let n = total as usize % size;
+    let n = (total % size as u64) as usize;
     let roll = (n + size - 1 + if total.is_multiple_of(2) { size / 2 } else { 0 }) % size;
     let mut pmf = vec![0.0; size];
-    for (i, c) in spectrum.iter().enumerate() {
-        pmf[(i + roll) % size] = c.re / size as f64;
+    for (i, c) in circular.into_iter().enumerate() {
+        pmf[(i + roll) % size] = c;
     }
     let t0 = grid.t_min + total_shift;
     let ts: Vec<f64> = (0..size).map(|i| t0 + i as f64 * dt).collect();
