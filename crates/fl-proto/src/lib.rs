@@ -35,7 +35,6 @@ mod receive;
 /// Generated protobuf messages and tonic client/server for `package fl.v1`.
 ///
 /// Field documentation comes from the comments in the .proto file.
-#[allow(missing_docs, clippy::doc_lazy_continuation, clippy::large_enum_variant)]
 pub mod pb {
     tonic::include_proto!("fl.v1");
 }
