@@ -2,129 +2,26 @@
 //! tonic's 4 MiB single-message limit) travel in chunks, and malformed upload streams get the
 //! documented status codes.
 
-use std::net::SocketAddr;
-use std::pin::Pin;
+mod common;
 
+use common::{header, start};
 use fl_proto::pb::federation_client::FederationClient;
-use fl_proto::pb::federation_server::{Federation, FederationServer};
 use fl_proto::pb::{self, update_chunk::Kind};
 use fl_proto::{
-    DEFAULT_CHUNK_SIZE, ModelReassembler, Payload, le_bytes_to_f32s, read_update_body,
-    read_update_header, receive_model, sha256_hex,
+    DEFAULT_CHUNK_SIZE, ModelReassembler, Payload, le_bytes_to_f32s, receive_model, sha256_hex,
 };
-use tokio_stream::Stream;
-use tonic::transport::{Channel, Server};
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::Code;
+use tonic::Status;
+use tonic::transport::Channel;
 
 /// Update limit of the test server (just above the 10 MB payload).
 const MAX_UPDATE: u64 = 12_000_000;
-const GOOD_TOKEN: &str = "session-ok";
-
-struct TestFederation {
-    model: Payload,
-}
-
-type ModelStream = Pin<Box<dyn Stream<Item = Result<pb::ModelChunk, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl Federation for TestFederation {
-    type DownloadModelStream = ModelStream;
-
-    async fn download_model(
-        &self,
-        request: Request<pb::DownloadModelRequest>,
-    ) -> Result<Response<ModelStream>, Status> {
-        let version = request.into_inner().model_version;
-        let chunks = self.model.model_chunks(version, DEFAULT_CHUNK_SIZE).map(Ok);
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
-    }
-
-    async fn submit_update(
-        &self,
-        request: Request<Streaming<pb::UpdateChunk>>,
-    ) -> Result<Response<pb::SubmitUpdateResponse>, Status> {
-        let mut stream = request.into_inner();
-        let rx = read_update_header(&mut stream, MAX_UPDATE).await?;
-        // The header is checked before any data is read.
-        if rx.header().is_some_and(|h| h.session_token != GOOD_TOKEN) {
-            return Err(Status::unauthenticated("unknown session"));
-        }
-        let (header, bytes) = read_update_body(&mut stream, rx).await?;
-        let params = le_bytes_to_f32s(&bytes)?;
-        if params.len() as u64 != header.num_params {
-            return Err(Status::invalid_argument(
-                "num_params does not match the payload",
-            ));
-        }
-        let sum: f64 = params.iter().map(|&p| f64::from(p)).sum();
-        Ok(Response::new(pb::SubmitUpdateResponse {
-            accepted: true,
-            message: format!("{} {} {sum}", params.len(), sha256_hex(&bytes)),
-        }))
-    }
-
-    async fn register(
-        &self,
-        _: Request<pb::RegisterRequest>,
-    ) -> Result<Response<pb::RegisterResponse>, Status> {
-        Err(Status::unimplemented("not in this test"))
-    }
-
-    async fn heartbeat(
-        &self,
-        _: Request<pb::HeartbeatRequest>,
-    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
-        Err(Status::unimplemented("not in this test"))
-    }
-
-    async fn get_task(
-        &self,
-        _: Request<pb::GetTaskRequest>,
-    ) -> Result<Response<pb::GetTaskResponse>, Status> {
-        Err(Status::unimplemented("not in this test"))
-    }
-
-    async fn submit_evaluation(
-        &self,
-        _: Request<pb::EvaluationRequest>,
-    ) -> Result<Response<pb::Ack>, Status> {
-        Err(Status::unimplemented("not in this test"))
-    }
-}
 
 /// 10 MB of f32 values that are not all equal (2.5 M parameters).
 fn big_params() -> Vec<f32> {
     (0..2_500_000u32)
         .map(|i| (i % 1000) as f32 * 0.001 - 0.5)
         .collect()
-}
-
-async fn start(model: Payload) -> FederationClient<Channel> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let service = FederationServer::new(TestFederation { model });
-    tokio::spawn(
-        Server::builder()
-            .add_service(service)
-            .serve_with_incoming(incoming),
-    );
-    FederationClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap()
-}
-
-fn header(num_params: u64) -> pb::UpdateHeader {
-    pb::UpdateHeader {
-        session_token: GOOD_TOKEN.into(),
-        client_id: "client-1".into(),
-        round: 1,
-        model_version: 1,
-        num_examples: 600,
-        codec: "none".into(),
-        num_params,
-        ..Default::default()
-    }
 }
 
 fn data(offset: u64, bytes: Vec<u8>) -> pb::UpdateChunk {
@@ -151,7 +48,7 @@ async fn submit(client: &mut FederationClient<Channel>, chunks: Vec<pb::UpdateCh
 
 #[tokio::test]
 async fn ten_megabyte_update_streams_in_chunks() {
-    let mut client = start(Payload::new(Vec::new())).await;
+    let mut client = start(Payload::new(Vec::new()), MAX_UPDATE, true).await;
     let params = big_params();
     let payload = Payload::from_f32s(&params);
     assert!(payload.len() > 4 << 20);
@@ -174,7 +71,7 @@ async fn ten_megabyte_update_streams_in_chunks() {
 async fn ten_megabyte_model_downloads_in_chunks() {
     let params = big_params();
     let model = Payload::from_f32s(&params);
-    let mut client = start(model.clone()).await;
+    let mut client = start(model.clone(), MAX_UPDATE, true).await;
     let request = pb::DownloadModelRequest {
         model_version: 9,
         ..Default::default()
@@ -211,7 +108,7 @@ async fn ten_megabyte_model_downloads_in_chunks() {
 
 #[tokio::test]
 async fn malformed_update_streams_get_their_status_codes() {
-    let mut client = start(Payload::new(Vec::new())).await;
+    let mut client = start(Payload::new(Vec::new()), MAX_UPDATE, true).await;
     let payload = Payload::from_f32s(&[1.0; 64]);
     let bytes = payload.bytes().to_vec();
     let good_header = || {
