@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapt::{Capabilities, TrainPlan, adapt_plan};
 use crate::error::{ConfigError, UpdateRejected};
 use crate::params::{Params, l2_norm};
+use crate::privacy::{AccountantKind, Budget, BudgetStatus, Conversion, Ledger, PrivacyEvent};
 use crate::sampling::Sampling;
 use crate::strategy::{Aggregator, NoiseRng, Strategy};
 
@@ -56,6 +57,39 @@ pub struct EngineConfig {
     pub target_round_seconds: Option<f64>,
     /// Reject updates whose L2 norm exceeds this (None = no bound).
     pub max_update_norm: Option<f64>,
+    /// Record-level DP-SGD on every client, with per-client budgets (None = no DP).
+    pub dp: Option<DpPlan>,
+}
+
+/// Record-level DP-SGD settings handed to clients, and the budget each client
+/// may spend over the whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DpPlan {
+    /// Noise multiplier σ.
+    pub noise_multiplier: f64,
+    /// Per-example clipping bound C.
+    pub max_grad_norm: f64,
+    /// ε budget per client.
+    pub epsilon: f64,
+    /// δ per client.
+    pub delta: f64,
+    /// Accountant that turns steps into ε.
+    pub accountant: AccountantKind,
+    /// RDP→(ε, δ) conversion (RDP only).
+    pub conversion: Conversion,
+}
+
+impl DpPlan {
+    /// The privacy event of one round for a client holding `num_examples`
+    /// examples under `plan`: Poisson rate `batch/n`, `plan.steps(n)` steps.
+    pub fn round_event(&self, plan: &TrainPlan, num_examples: u64) -> PrivacyEvent {
+        let n = num_examples.max(1);
+        PrivacyEvent {
+            noise_multiplier: self.noise_multiplier,
+            sample_rate: (f64::from(plan.batch_size) / n as f64).min(1.0),
+            steps: plan.steps(n).max(1),
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -75,6 +109,7 @@ impl Default for EngineConfig {
             plan: TrainPlan::default(),
             target_round_seconds: None,
             max_update_norm: None,
+            dp: None,
         }
     }
 }
@@ -117,6 +152,23 @@ impl EngineConfig {
         {
             return bad(format!("max_update_norm must be positive, got {b}"));
         }
+        if let Some(dp) = &self.dp {
+            let pos = |x: f64| x.is_finite() && x > 0.0;
+            if !pos(dp.noise_multiplier) {
+                return bad(format!(
+                    "privacy.noise_multiplier must be positive, got {}",
+                    dp.noise_multiplier
+                ));
+            }
+            if !pos(dp.max_grad_norm) {
+                return bad(format!(
+                    "privacy.max_grad_norm must be positive, got {}",
+                    dp.max_grad_norm
+                ));
+            }
+            Budget::new(dp.epsilon, dp.delta)
+                .map_err(|e| ConfigError::Invalid(format!("privacy budget: {e}")))?;
+        }
         Ok(())
     }
 }
@@ -134,6 +186,8 @@ pub struct TrainTask {
     pub plan: TrainPlan,
     /// Seed for the client's batch shuffling (reproducible research runs).
     pub seed: u64,
+    /// Record-level DP-SGD settings, when the run uses DP.
+    pub dp: Option<DpPlan>,
 }
 
 /// A client's result for a round.
@@ -237,6 +291,20 @@ pub enum Event {
         /// Human-readable cause.
         reason: String,
     },
+    /// A client's privacy ledger was charged for an accepted update.
+    PrivacySpent {
+        /// Client.
+        client: ClientId,
+        /// Its budget status after the charge (warning level at ≥ 80 %).
+        status: BudgetStatus,
+    },
+    /// A client can no longer train without exceeding its ε budget; it is not selected again.
+    BudgetExhausted {
+        /// Client.
+        client: ClientId,
+        /// ε it has spent.
+        spent: f64,
+    },
     /// A selected client left before answering.
     ClientDropped {
         /// Round.
@@ -286,6 +354,9 @@ pub struct EngineCheckpoint {
     pub global: Params,
     /// Strategy state ([`Strategy::state`]).
     pub strategy_state: serde_json::Value,
+    /// Per-client privacy ledger (record-level DP runs).
+    #[serde(default)]
+    pub ledger: Option<Ledger>,
 }
 
 /// The round state machine. See the [module docs](self).
@@ -302,6 +373,8 @@ pub struct RoundEngine {
     phase: Phase,
     paused: bool,
     events: VecDeque<Event>,
+    ledger: Option<Ledger>,
+    exhausted: BTreeSet<ClientId>,
 }
 
 impl std::fmt::Debug for RoundEngine {
@@ -327,7 +400,23 @@ impl RoundEngine {
         if initial.is_empty() {
             return Err(ConfigError::Invalid("the initial model is empty".into()));
         }
+        let ledger = match &cfg.dp {
+            Some(dp) => Some(
+                Ledger::new(
+                    Budget {
+                        epsilon: dp.epsilon,
+                        delta: dp.delta,
+                    },
+                    dp.accountant,
+                    dp.conversion,
+                )
+                .map_err(|e| ConfigError::Invalid(format!("privacy budget: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            ledger,
+            exhausted: BTreeSet::new(),
             cfg,
             strategy,
             noise,
@@ -356,6 +445,9 @@ impl RoundEngine {
         let mut e = Self::new(cfg, strategy, ckpt.global, noise)?;
         e.model_version = ckpt.model_version;
         e.completed = ckpt.completed_rounds;
+        if let (Some(l), Some(saved)) = (e.ledger.as_mut(), ckpt.ledger) {
+            *l = saved;
+        }
         if e.completed >= e.cfg.rounds {
             e.phase = Phase::Finished;
         }
@@ -369,6 +461,7 @@ impl RoundEngine {
             model_version: self.model_version,
             global: self.global.clone(),
             strategy_state: self.strategy.state(),
+            ledger: self.ledger.clone(),
         }
     }
 
@@ -411,6 +504,10 @@ impl RoundEngine {
     /// Known clients and their capabilities.
     pub fn clients(&self) -> &BTreeMap<ClientId, Capabilities> {
         &self.pool
+    }
+    /// The privacy ledger (record-level DP runs).
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
     }
     /// Strategy name.
     pub fn strategy_name(&self) -> String {
@@ -503,6 +600,21 @@ impl RoundEngine {
         if let Some(eps) = update.epsilon_spent.filter(|e| e.is_finite()) {
             o.epsilon_max = Some(o.epsilon_max.map_or(eps, |m: f64| m.max(eps)));
         }
+        if let (Some(ledger), Some(dp)) = (self.ledger.as_mut(), self.cfg.dp.as_ref()) {
+            // Server-side accounting from the task actually handed out; the
+            // selection step guaranteed it fits the budget.
+            let n = self
+                .pool
+                .get(&update.client)
+                .map_or(update.num_examples, |c| c.num_examples.max(1));
+            let ev = dp.round_event(&o.tasks[&update.client].plan, n);
+            if let Ok(spent) = ledger.charge(&update.client, ev) {
+                self.events.push_back(Event::PrivacySpent {
+                    client: update.client.clone(),
+                    status: spent.status,
+                });
+            }
+        }
         o.left.remove(&update.client);
         o.received.insert(update.client.clone());
         self.events.push_back(Event::UpdateAccepted {
@@ -573,7 +685,14 @@ impl RoundEngine {
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.cfg.seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(attempt) << 48,
         );
-        let available: Vec<ClientId> = self.pool.keys().cloned().collect();
+        let available = self.eligible_clients();
+        if available.is_empty() {
+            if !self.pool.is_empty() && self.exhausted.len() >= self.pool.len() {
+                // Every client has spent its budget: the run cannot go on.
+                self.finish(FinishReason::Aborted { round });
+            }
+            return;
+        }
         let selected = self.cfg.sampling.sample(&available, &mut rng);
         let hints = self.strategy.client_hints();
         let tasks: BTreeMap<ClientId, TrainTask> = selected
@@ -594,6 +713,7 @@ impl RoundEngine {
                         model_version: self.model_version,
                         plan,
                         seed,
+                        dp: self.cfg.dp.clone(),
                     },
                 )
             })
@@ -622,6 +742,33 @@ impl RoundEngine {
         });
         // An empty Poisson sample completes (or fails) at once.
         self.maybe_complete(now, false);
+    }
+
+    /// Known clients that may still train: with DP, those whose next round fits their budget.
+    fn eligible_clients(&mut self) -> Vec<ClientId> {
+        let (Some(ledger), Some(dp)) = (self.ledger.as_ref(), self.cfg.dp.as_ref()) else {
+            return self.pool.keys().cloned().collect();
+        };
+        let mut out = Vec::new();
+        for (id, caps) in &self.pool {
+            let plan = match self.cfg.target_round_seconds {
+                Some(t) => adapt_plan(&self.cfg.plan, caps, t),
+                None => self.cfg.plan.clone(),
+            };
+            let ev = dp.round_event(&plan, caps.num_examples);
+            match ledger.would_exceed(id, ev) {
+                Ok(false) => out.push(id.clone()),
+                _ => {
+                    if self.exhausted.insert(id.clone()) {
+                        self.events.push_back(Event::BudgetExhausted {
+                            client: id.clone(),
+                            spent: ledger.status(id).spent,
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn needed(&self, o: &OpenRound) -> usize {

@@ -407,3 +407,83 @@ fn norm_bound_rejects_large_updates() {
         matches!(r, Err(UpdateRejected::NormTooLarge { norm, .. }) if (norm - 5.0).abs() < 1e-9)
     );
 }
+
+#[test]
+fn dp_budget_is_charged_and_enforced_by_the_engine() {
+    use fl_core::engine::DpPlan;
+    use fl_core::privacy::{AccountantKind, Conversion};
+    let mut c = cfg(10);
+    c.min_available = 2;
+    c.plan = TrainPlan {
+        batch_size: 10,
+        local_epochs: 1,
+        ..TrainPlan::default()
+    };
+    // σ = 1, q = 10/100, 10 steps a round; a budget of 1.5× one round's ε
+    // allows the first round but not ten (ten cost about 2.3× one round).
+    let one_round = fl_core::privacy::epsilon_for(
+        &[fl_core::privacy::PrivacyEvent {
+            noise_multiplier: 1.0,
+            sample_rate: 0.1,
+            steps: 10,
+        }],
+        1e-5,
+        AccountantKind::Rdp,
+        Conversion::Balle,
+    )
+    .unwrap();
+    let budget = 1.5 * one_round;
+    c.dp = Some(DpPlan {
+        noise_multiplier: 1.0,
+        max_grad_norm: 1.0,
+        epsilon: budget,
+        delta: 1e-5,
+        accountant: AccountantKind::Rdp,
+        conversion: Conversion::Balle,
+    });
+    let mut e = engine(c);
+    e.handle_join(Duration::ZERO, "a".into(), caps(100));
+    e.handle_join(Duration::ZERO, "b".into(), caps(100));
+    let mut rounds = 0;
+    let mut last_spent = 0.0;
+    for step in 1..=20u64 {
+        let ev = drain(&mut e);
+        if ev.iter().any(|x| matches!(x, Event::Finished(_))) {
+            assert!(
+                ev.iter()
+                    .any(|x| matches!(x, Event::BudgetExhausted { .. })),
+                "{ev:?}"
+            );
+            break;
+        }
+        if let Some(Event::RoundStarted {
+            round,
+            model_version,
+            tasks,
+            ..
+        }) = ev.iter().find(|x| matches!(x, Event::RoundStarted { .. }))
+        {
+            assert!(
+                tasks.iter().all(|(_, t)| t.dp.is_some()),
+                "tasks carry the DP plan"
+            );
+            for (id, _) in tasks {
+                e.handle_update(
+                    S * step as u32,
+                    update(id, *round, *model_version, vec![0.0, 0.0]),
+                )
+                .unwrap();
+            }
+            rounds += 1;
+        }
+        let st = e.ledger().unwrap().status("a");
+        assert!(st.spent <= budget + 1e-12, "never past the budget: {st:?}");
+        assert!(st.spent >= last_spent);
+        last_spent = st.spent;
+    }
+    assert!(
+        (1..10).contains(&rounds),
+        "the budget stops training early ({rounds} rounds)"
+    );
+    assert!(e.checkpoint().ledger.is_some());
+}
