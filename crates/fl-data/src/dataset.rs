@@ -310,15 +310,36 @@ impl Dataset {
         })
     }
 
+    /// `f32` value of each possible pixel byte: `(x / 255 - mean) / std` with
+    /// [`DatasetName::normalization`].
+    pub fn normalization_table(&self) -> [f32; 256] {
+        let (mean, std) = self.name.normalization();
+        std::array::from_fn(|x| (x as f32 / 255.0 - mean) / std)
+    }
+
     /// All pixels as `f32`, scaled to `[0, 1]` then standardized:
     /// `(x / 255 - mean) / std` with [`DatasetName::normalization`].
     pub fn normalized_f32(&self) -> Vec<f32> {
-        let (mean, std) = self.name.normalization();
-        // A 256-entry table: exact same values as computing per pixel, much faster.
-        let table: Vec<f32> = (0..=255u8)
-            .map(|x| (f32::from(x) / 255.0 - mean) / std)
-            .collect();
+        // A table lookup gives exactly the per-pixel formula's values, faster.
+        let table = self.normalization_table();
         self.images.iter().map(|&x| table[usize::from(x)]).collect()
+    }
+
+    /// A mini-batch: the normalized pixels (as [`Dataset::normalized_f32`]) and
+    /// labels of the examples at `indices`, without normalizing the whole set.
+    pub fn normalized_batch(&self, indices: &[usize]) -> Result<(Vec<f32>, Vec<u8>), Error> {
+        let table = self.normalization_table();
+        let mut x = Vec::with_capacity(indices.len() * self.image_len());
+        let mut y = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let img = self.image(i).ok_or(Error::IndexOutOfRange {
+                index: i,
+                len: self.len(),
+            })?;
+            x.extend(img.iter().map(|&p| table[usize::from(p)]));
+            y.push(self.labels[i]);
+        }
+        Ok((x, y))
     }
 
     /// Splits into `(images, labels, rows, cols)`.
@@ -393,5 +414,11 @@ mod tests {
             assert!((v - want).abs() < 1e-6, "{p}: {v} vs {want}");
         }
         assert!((x[0] + 0.2860 / 0.3530).abs() < 1e-6);
+        let (bx, by) = d.normalized_batch(&[0, 0]).unwrap();
+        assert_eq!((bx[4..].to_vec(), by), (x.clone(), vec![3, 3]));
+        assert!(matches!(
+            d.normalized_batch(&[1]),
+            Err(Error::IndexOutOfRange { .. })
+        ));
     }
 }

@@ -11,7 +11,9 @@
 //!   `curl`, checking SHA-256 sums; see [`locate`] for the rules.
 //! - [`partition()`]: IID, Dirichlet label skew and McMahan shards, seeded.
 //!
-//! No I/O happens outside [`Locator`], [`download()`] and the `load_*` functions.
+//! Only [`Locator`], [`download()`], [`verify_dir`], [`Dataset::load_dir`]
+//! and the `load*` functions touch the file system (or run `curl`); the rest
+//! is pure.
 //!
 //! # Example
 //!

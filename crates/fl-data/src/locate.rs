@@ -14,6 +14,7 @@
 //! (each gzip or uncompressed). If a directory is given but incomplete, the
 //! search goes on; the final error lists every place tried and why it failed.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::dataset::{Dataset, DatasetName, Split, find_file};
@@ -75,7 +76,13 @@ impl Locator {
     /// A locator with `data_dir` (from `--data-dir`) and settings read from
     /// `FL_DATA_DIR`, `FL_NO_DOWNLOAD` and `FL_DATA_MIRROR`.
     pub fn from_env(data_dir: Option<PathBuf>) -> Self {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Self::from_vars(data_dir, |k| std::env::var_os(k))
+    }
+
+    /// Like [`Locator::from_env`], reading variables through `var` (testable
+    /// without touching the process environment). Empty values count as unset.
+    pub fn from_vars(data_dir: Option<PathBuf>, var: impl Fn(&str) -> Option<OsString>) -> Self {
+        let var = |k: &str| var(k).filter(|v| !v.is_empty());
         let no_download = var(ENV_NO_DOWNLOAD).is_some_and(|v| {
             !matches!(
                 v.to_string_lossy().trim().to_ascii_lowercase().as_str(),
@@ -181,4 +188,35 @@ fn hint(name: DatasetName) -> String {
 /// one-call entry point for binaries.
 pub fn load(name: DatasetName, split: Split, data_dir: Option<&Path>) -> Result<Dataset, Error> {
     Locator::from_env(data_dir.map(Path::to_path_buf)).load(name, split)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Locator {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Locator::from_vars(None, move |k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn env_parsing() {
+        let l = with(&[]);
+        assert_eq!(l, Locator::default());
+        for v in ["1", "yes", "true", "TRUE"] {
+            assert!(!with(&[(ENV_NO_DOWNLOAD, v)]).allow_download, "{v}");
+        }
+        for v in ["", "0", "false", "No"] {
+            assert!(with(&[(ENV_NO_DOWNLOAD, v)]).allow_download, "{v:?}");
+        }
+        let l = with(&[(ENV_DATA_DIR, "/d"), (ENV_MIRROR, "file:///m/{name}")]);
+        assert_eq!(l.env_data_dir, Some(PathBuf::from("/d")));
+        assert_eq!(l.download.base_url(DatasetName::Mnist), "file:///m/mnist/");
+        assert_eq!(with(&[(ENV_DATA_DIR, "")]).env_data_dir, None);
+    }
 }
