@@ -1,6 +1,9 @@
 //! Timing of the accountants (run with `cargo bench -p fl-privacy`; medians
 //! are what to quote, and they are noisy on a shared machine).
 
+// `criterion_group!` expands to an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use fl_core::privacy::{
     Accountant, AccountantKind, Conversion, PrivacyEvent, RdpAccountant, epsilon_for,
