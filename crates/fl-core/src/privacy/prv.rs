@@ -283,20 +283,16 @@ pub fn prv_epsilon_bounds(
             *s = s.mul(b.powu(ev.steps));
         }
     }
-    let circular = irfft(&spectrum, size);
+    let mut pmf = irfft(&spectrum, size);
     // Sum of n variables whose zero sits at index k = size/2 - 1: the circular
     // result must be rolled by n - 1 (+ size/2 when n is even), as Opacus'
-    // `_compose_fourier`.
+    // `_compose_fourier` (`np.roll` is `rotate_right`).
     let n = (total % size as u64) as usize;
     let roll = (n + size - 1 + if total.is_multiple_of(2) { size / 2 } else { 0 }) % size;
-    let mut pmf = vec![0.0; size];
-    for (i, c) in circular.into_iter().enumerate() {
-        pmf[(i + roll) % size] = c;
-    }
+    pmf.rotate_right(roll);
     let t0 = grid.t_min + total_shift;
-    let ts: Vec<f64> = (0..size).map(|i| t0 + i as f64 * dt).collect();
 
-    let find = |target: f64| epsilon_on_grid(&ts, &pmf, target);
+    let find = |target: f64| epsilon_on_grid(t0, dt, &pmf, target);
     let upper = find(delta - delta_error)? + opts.eps_error;
     let lower = find(delta + delta_error)? - opts.eps_error;
     let estimate = find(delta)?;
@@ -307,38 +303,35 @@ pub fn prv_epsilon_bounds(
     })
 }
 
-/// ε for a discrete privacy-loss distribution: with `d1[i] = Σ_{j≥i} p_j`,
-/// `d2[i] = Σ_{j≥i} p_j e^{-t_j}`, `δ(t_i) = d1[i] - e^{t_i} d2[i]`; take the
-/// first grid point after which `δ ≤ target` everywhere and solve exactly
-/// inside that bin.
-fn epsilon_on_grid(ts: &[f64], pmf: &[f64], target: f64) -> Result<f64, AccountingError> {
-    let n = ts.len();
-    let mut d1 = vec![0.0; n];
-    let mut d2 = vec![0.0; n];
-    let (mut a, mut b) = (0.0, 0.0);
+/// ε for a discrete privacy-loss distribution on `t_i = t0 + i·dt`: with
+/// `d1[i] = Σ_{j≥i} p_j` and `d2[i] = Σ_{j≥i} p_j e^{-t_j}`,
+/// `δ(t_i) = d1[i] - e^{t_i} d2[i]` (Opacus `DiscretePRV.compute_epsilon`).
+/// Scanning from the right (so numerical noise in the far left cannot cause an
+/// early crossing, and `e^{-t}` is never evaluated beyond the answer), stop at
+/// the first point with `δ > target`; ε is solved exactly in the bin after it.
+fn epsilon_on_grid(t0: f64, dt: f64, pmf: &[f64], target: f64) -> Result<f64, AccountingError> {
+    let n = pmf.len();
+    let (mut d1, mut d2) = (0.0, 0.0);
     for i in (0..n).rev() {
-        a += pmf[i];
-        b += pmf[i] * (-ts[i]).exp();
-        d1[i] = a;
-        d2[i] = b;
+        let t = t0 + i as f64 * dt;
+        let (a, b) = (d1 + pmf[i], d2 + pmf[i] * (-t).exp());
+        if t.exp() * b - a < -target {
+            if i + 1 == n {
+                break;
+            }
+            let eps = ((d1 - target) / d2).ln();
+            if eps.is_nan() {
+                return Err(AccountingError::Numerical(
+                    "epsilon is NaN on the PRV grid".into(),
+                ));
+            }
+            return Ok(eps);
+        }
+        (d1, d2) = (a, b);
     }
-    // Scan from the right so numerical noise cannot cause an early crossing.
-    let mut i = n;
-    while i > 0 && ts[i - 1].exp() * d2[i - 1] - d1[i - 1] >= -target {
-        i -= 1;
-    }
-    if i == 0 || i == n {
-        return Err(AccountingError::Numerical(
-            "cannot locate epsilon on the PRV grid".into(),
-        ));
-    }
-    let eps = ((d1[i] - target) / d2[i]).ln();
-    if eps.is_nan() {
-        return Err(AccountingError::Numerical(
-            "epsilon is NaN on the PRV grid".into(),
-        ));
-    }
-    Ok(eps)
+    Err(AccountingError::Numerical(
+        "cannot locate epsilon on the PRV grid".into(),
+    ))
 }
 
 /// Upper bound on ε for `history` at `delta` (what Opacus' `PRVAccountant.get_epsilon` returns).
