@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Reference vectors for fl-core's privacy accountants.
 
-Runs the real accountant code of Opacus 1.6 (RDP with both conversions, PRV)
-and Google's dp-accounting (PLD, RDP) on ~20 (q, sigma, steps, delta) points and
-writes crates/fl-core/tests/testdata/privacy_vectors.json.
+Runs the real accountant code of Opacus 1.6 (RDP with both conversions, PRV,
+get_noise_multiplier) and Google's dp-accounting (PLD, RDP) on ~20
+(q, sigma, steps, delta) points and a few calibration targets, and writes
+crates/fl-core/tests/testdata/privacy_vectors.json.
 
 Setup (outside the repo, never in CI):
     python3 -m venv /work/bench-venv
@@ -69,10 +70,14 @@ def load_opacus():
     rdp_acc = load("opacus.accountants.rdp", acc / "rdp.py")
     load("opacus.accountants.analysis.prv", acc / "analysis/prv/__init__.py", package=True)
     prv_acc = load("opacus.accountants.prv", acc / "prv.py")
-    return rdp_analysis, rdp_acc.RDPAccountant, prv_acc.PRVAccountant
+    # utils.get_noise_multiplier only needs create_accountant from the package.
+    kinds = {"rdp": rdp_acc.RDPAccountant, "prv": prv_acc.PRVAccountant}
+    sys.modules["opacus.accountants"].create_accountant = lambda mechanism: kinds[mechanism]()
+    utils = load("opacus.accountants.utils", acc / "utils.py")
+    return rdp_analysis, rdp_acc.RDPAccountant, prv_acc.PRVAccountant, utils.get_noise_multiplier
 
 
-RDP, RDPAccountant, PRVAccountant = load_opacus()
+RDP, RDPAccountant, PRVAccountant, get_noise_multiplier = load_opacus()
 import dp_accounting  # noqa: E402
 from dp_accounting.pld import pld_privacy_accountant  # noqa: E402
 from dp_accounting.rdp import rdp_privacy_accountant  # noqa: E402
@@ -102,6 +107,17 @@ POINTS = [
     ("q0.05_s1.2_t3000_delta1e-8", [(1.2, 0.05, 3000)], 1e-8),
     ("heterogeneous_s1_then_s2", [(1.0, 0.01, 500), (2.0, 0.01, 500)], 1e-5),
     ("heterogeneous_q_change", [(1.1, 0.004, 5000), (1.1, 0.008, 2000), (1.5, 0.004, 3000)], 1e-5),
+]
+
+
+# (target_epsilon, delta, q, steps, accountant) for Opacus' get_noise_multiplier
+CALIBRATION = [
+    (3.0, 1e-5, 240 / 60000, 15000, "rdp"),
+    (1.0, 1e-5, 0.01, 1000, "rdp"),
+    (8.0, 1e-6, 0.1, 500, "rdp"),
+    (0.5, 1e-5, 0.3, 30, "rdp"),
+    (2.0, 1e-5, 0.02, 300, "prv"),
+    (5.0, 1e-5, 0.01, 2000, "prv"),
 ]
 
 
@@ -166,6 +182,18 @@ def main():
             "dp_accounting_pld": pld,
             "dp_accounting_rdp": drdp,
         })
+    calibration = []
+    for target, delta, q, steps, kind in CALIBRATION:
+        t0 = time.perf_counter()
+        sigma = get_noise_multiplier(
+            target_epsilon=target, target_delta=delta, sample_rate=q, steps=steps, accountant=kind
+        )
+        print(f"calibrate {kind} eps={target} delta={delta} q={q:.4g} steps={steps}: sigma={sigma:.6f} "
+              f"({time.perf_counter() - t0:.1f}s)", flush=True)
+        calibration.append({
+            "target_epsilon": target, "delta": delta, "sample_rate": q, "steps": steps,
+            "accountant": kind, "opacus_noise_multiplier": float(sigma),
+        })
     doc = {
         "generator": "bench/privacy/gen_vectors.py",
         "opacus": importlib.metadata.version("opacus"),
@@ -174,6 +202,7 @@ def main():
         "scipy": importlib.metadata.version("scipy"),
         "orders": ORDERS,
         "vectors": vectors,
+        "calibration": calibration,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, indent=1) + "\n")

@@ -4,7 +4,8 @@
 //! `tests/testdata/privacy_vectors.json`.
 
 use fl_core::privacy::{
-    AccountantKind, Conversion, PrivacyEvent, epsilon_for, rdp::default_orders,
+    AccountantKind, Conversion, PrivacyEvent, epsilon_for, noise_multiplier_for,
+    rdp::default_orders,
 };
 use serde::Deserialize;
 
@@ -12,6 +13,17 @@ use serde::Deserialize;
 struct Doc {
     orders: Vec<f64>,
     vectors: Vec<Vector>,
+    calibration: Vec<Calibration>,
+}
+
+#[derive(Deserialize)]
+struct Calibration {
+    target_epsilon: f64,
+    delta: f64,
+    sample_rate: f64,
+    steps: u64,
+    accountant: AccountantKind,
+    opacus_noise_multiplier: f64,
 }
 
 #[derive(Deserialize)]
@@ -115,4 +127,34 @@ fn prv_matches_opacus_part_2() {
 #[test]
 fn prv_matches_opacus_part_3() {
     prv_matches_opacus_within_two_percent(3);
+}
+
+#[test]
+fn calibration_matches_opacus_get_noise_multiplier() {
+    for c in doc().calibration {
+        let sigma = noise_multiplier_for(
+            c.target_epsilon,
+            c.delta,
+            c.sample_rate,
+            c.steps,
+            c.accountant,
+            Conversion::Balle,
+        )
+        .unwrap();
+        let tol = if c.accountant == AccountantKind::Rdp {
+            0.01
+        } else {
+            0.02
+        };
+        assert!(
+            rel_err(sigma, c.opacus_noise_multiplier) < tol,
+            "{:?} target {}: sigma {sigma}, Opacus {}",
+            c.accountant,
+            c.target_epsilon,
+            c.opacus_noise_multiplier
+        );
+        let ev = PrivacyEvent::new(sigma, c.sample_rate, c.steps).unwrap();
+        let eps = epsilon_for(&[ev], c.delta, c.accountant, Conversion::Balle).unwrap();
+        assert!(eps <= c.target_epsilon, "{eps} > {}", c.target_epsilon);
+    }
 }
