@@ -263,6 +263,28 @@ mod tests {
     }
 
     #[test]
+    fn ledger_survives_a_checkpoint_and_warns_near_the_budget() {
+        let budget = Budget::new(2.0, 1e-5).unwrap();
+        let mut l = Ledger::new(budget, AccountantKind::Prv, Conversion::Balle).unwrap();
+        let mut last = l.status("c");
+        // Charge rounds until one is refused; the level must pass through Warning.
+        let mut saw_warning = false;
+        while l.charge("c", ev(50)).is_ok() {
+            let now = l.status("c");
+            assert!(now.spent > last.spent && now.spent <= 2.0);
+            assert!((now.remaining - (2.0 - now.spent)).abs() < 1e-12);
+            saw_warning |= now.level == BudgetLevel::Warning;
+            last = now;
+        }
+        assert!(saw_warning, "final status {last:?}");
+        let json = serde_json::to_string(&l).unwrap();
+        let back: Ledger = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, l);
+        assert_eq!(back.status("c"), l.status("c"));
+        assert_eq!(back.account("c").unwrap().history().len(), 1);
+    }
+
+    #[test]
     fn levels_follow_the_fraction() {
         assert_eq!(BudgetLevel::from_fraction(0.5), BudgetLevel::Ok);
         assert_eq!(BudgetLevel::from_fraction(0.8), BudgetLevel::Warning);
