@@ -68,10 +68,14 @@ fn parse() -> Result<Args, String> {
 fn data(n: usize, len: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
     let mut s = seed;
     let mut next = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (s >> 40) as f32 / (1u64 << 24) as f32
     };
-    let x = (0..n * len).map(|_| (next() + next() + next() - 1.5) * 2.0).collect();
+    let x = (0..n * len)
+        .map(|_| (next() + next() + next() - 1.5) * 2.0)
+        .collect();
     let y = (0..n).map(|_| (next() * 10.0) as u8 % 10).collect();
     (x, y)
 }
@@ -79,11 +83,16 @@ fn data(n: usize, len: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
 /// Standard normal via Box-Muller over a small LCG (noise for the DP step).
 fn add_noise(v: &mut [f32], sigma: f32, seed: &mut u64) {
     let mut u = || {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 + 0.5) / (1u64 << 24) as f32
     };
     for pair in v.chunks_mut(2) {
-        let (r, t) = ((-2.0 * u().ln()).sqrt() * sigma, std::f32::consts::TAU * u());
+        let (r, t) = (
+            (-2.0 * u().ln()).sqrt() * sigma,
+            std::f32::consts::TAU * u(),
+        );
         pair[0] += r * t.cos();
         if let Some(b) = pair.get_mut(1) {
             *b += r * t.sin();
@@ -133,7 +142,10 @@ fn main() {
         args.reps
     );
     let report = |mode: &str, b: usize, ms: f64| {
-        println!("{mode:<5} b={b:<5} {:>9.0} samples/s  (median step {ms:.3} ms)", b as f64 / (ms / 1e3));
+        println!(
+            "{mode:<5} b={b:<5} {:>9.0} samples/s  (median step {ms:.3} ms)",
+            b as f64 / (ms / 1e3)
+        );
     };
     let mut params = init_params(&spec, 0);
     let mut grad = vec![0.0; p];
@@ -143,7 +155,8 @@ fn main() {
             let mut sgd = Sgd::new(0.01, 0.0, 0.0);
             let ms = median_ms(
                 || {
-                    net.loss_and_grad(&params, &x, &y, &mut grad).expect("train step");
+                    net.loss_and_grad(&params, &x, &y, &mut grad)
+                        .expect("train step");
                     sgd.step(&mut params, &grad).expect("sgd");
                 },
                 args.reps,
@@ -156,7 +169,8 @@ fn main() {
             let mut seed = 1u64;
             let ms = median_ms(
                 || {
-                    net.clipped_grad_sum(&params, &x, &y, 1.0, &mut grad, &mut norms).expect("dp step");
+                    net.clipped_grad_sum(&params, &x, &y, 1.0, &mut grad, &mut norms)
+                        .expect("dp step");
                     add_noise(&mut grad, 1.0, &mut seed);
                     let inv = 1.0 / b as f32;
                     grad.iter_mut().for_each(|g| *g *= inv);

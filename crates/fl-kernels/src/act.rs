@@ -14,8 +14,8 @@ pub(crate) fn tanh_fast(a: f32) -> f32 {
     let x = a.clamp(-CLAMP, CLAMP);
     let x2 = x * x;
     let mut p = -2.760_768_5e-16_f32;
-    p = p * x2 + 2.000_187_9e-13;
-    p = p * x2 - 8.604_671_5e-11;
+    p = p * x2 + 2.000_188e-13;
+    p = p * x2 - 8.604_672e-11;
     p = p * x2 + 5.122_297e-8;
     p = p * x2 + 1.485_722_4e-5;
     p = p * x2 + 6.372_619_3e-4;
@@ -50,12 +50,14 @@ pub(crate) fn bias_act_rows(y: &mut [f32], bias: &[f32], act: Activation) {
 pub(crate) fn bias_act_cols(y: &mut [f32], bias: &[f32], act: Option<Activation>) {
     for row in y.chunks_exact_mut(bias.len()) {
         match act {
-            Some(Activation::Tanh) => {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v = tanh_fast(*v + b))
-            }
-            Some(Activation::Relu) => {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v = (*v + b).max(0.0))
-            }
+            Some(Activation::Tanh) => row
+                .iter_mut()
+                .zip(bias)
+                .for_each(|(v, b)| *v = tanh_fast(*v + b)),
+            Some(Activation::Relu) => row
+                .iter_mut()
+                .zip(bias)
+                .for_each(|(v, b)| *v = (*v + b).max(0.0)),
             None => row.iter_mut().zip(bias).for_each(|(v, b)| *v += b),
         }
     }
@@ -65,9 +67,10 @@ pub(crate) fn bias_act_cols(y: &mut [f32], bias: &[f32], act: Option<Activation>
 pub(crate) fn act_backward(d: &mut [f32], y: &[f32], act: Activation) {
     match act {
         Activation::Tanh => d.iter_mut().zip(y).for_each(|(d, y)| *d *= 1.0 - y * y),
-        Activation::Relu => {
-            d.iter_mut().zip(y).for_each(|(d, y)| *d = if *y > 0.0 { *d } else { 0.0 })
-        }
+        Activation::Relu => d
+            .iter_mut()
+            .zip(y)
+            .for_each(|(d, y)| *d = if *y > 0.0 { *d } else { 0.0 }),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::Activation;
 use crate::act::{act_backward, bias_act_cols, bias_act_rows};
-use crate::conv::{ConvShape, col2im, im2col};
+use crate::conv::{ColScratch, ConvShape, col2im, im2col};
 use crate::mat::{Mat, matmul};
 use crate::pool::{PoolShape, maxpool_backward, maxpool_forward};
 use crate::spec::Geometry;
@@ -37,7 +37,14 @@ impl Shapes {
                 oh: g.h1,
                 ow: g.w1,
             },
-            pool1: PoolShape { h: g.h1, w: g.w1, k: c.pool1.kernel, s: c.pool1.stride, oh: g.h1p, ow: g.w1p },
+            pool1: PoolShape {
+                h: g.h1,
+                w: g.w1,
+                k: c.pool1.kernel,
+                s: c.pool1.stride,
+                oh: g.h1p,
+                ow: g.w1p,
+            },
             conv2: ConvShape {
                 cin: g.c1,
                 h: g.h1p,
@@ -48,7 +55,14 @@ impl Shapes {
                 oh: g.h2,
                 ow: g.w2,
             },
-            pool2: PoolShape { h: g.h2, w: g.w2, k: c.pool2.kernel, s: c.pool2.stride, oh: g.h2p, ow: g.w2p },
+            pool2: PoolShape {
+                h: g.h2,
+                w: g.w2,
+                k: c.pool2.kernel,
+                s: c.pool2.stride,
+                oh: g.h2p,
+                ow: g.w2p,
+            },
             act,
         }
     }
@@ -90,6 +104,7 @@ pub(crate) struct Workspace {
     pub pb1: Vec<f32>,
     pub pb2: Vec<f32>,
     pub factor: Vec<f32>,
+    pub scratch: ColScratch,
 }
 
 impl Workspace {
@@ -137,7 +152,15 @@ pub(crate) fn forward(ws: &mut Workspace, s: &Shapes, params: &[f32], x: &[f32],
     let (k1, k2) = (s.conv1.kk(), s.conv2.kk());
     let (nl1, nl2) = (n * g.l1(), n * g.l2());
 
-    im2col(x, g.h0 * g.w0, g.input_len(), n, &s.conv1, &mut ws.col1);
+    im2col(
+        x,
+        g.h0 * g.w0,
+        g.input_len(),
+        n,
+        &s.conv1,
+        &mut ws.scratch,
+        &mut ws.col1,
+    );
     let y1 = &mut ws.y1[..g.c1 * nl1];
     let w1 = Mat::rm(&params[o.conv1_w..o.conv1_b], g.c1, k1);
     matmul(y1, nl1, false, 1.0, w1, Mat::rm(&ws.col1, k1, nl1));
@@ -145,7 +168,15 @@ pub(crate) fn forward(ws: &mut Workspace, s: &Shapes, params: &[f32], x: &[f32],
     let np1 = g.c1 * n * g.l1p();
     maxpool_forward(y1, &s.pool1, &mut ws.p1[..np1], &mut ws.idx1[..np1]);
 
-    im2col(&ws.p1, n * g.l1p(), g.l1p(), n, &s.conv2, &mut ws.col2);
+    im2col(
+        &ws.p1,
+        n * g.l1p(),
+        g.l1p(),
+        n,
+        &s.conv2,
+        &mut ws.scratch,
+        &mut ws.col2,
+    );
     let y2 = &mut ws.y2[..g.c2 * nl2];
     let w2 = Mat::rm(&params[o.conv2_w..o.conv2_b], g.c2, k2);
     matmul(y2, nl2, false, 1.0, w2, Mat::rm(&ws.col2, k2, nl2));
@@ -220,7 +251,14 @@ pub(crate) fn backward_deltas(ws: &mut Workspace, s: &Shapes, params: &[f32], n:
 
     let dh = &mut ws.dh[..n * g.hidden];
     let wf2 = Mat::rm(&params[o.fc2_w..o.fc2_b], g.classes, g.hidden);
-    matmul(dh, g.hidden, false, 1.0, Mat::rm(&ws.dlogits, n, g.classes), wf2);
+    matmul(
+        dh,
+        g.hidden,
+        false,
+        1.0,
+        Mat::rm(&ws.dlogits, n, g.classes),
+        wf2,
+    );
     act_backward(dh, &ws.h[..n * g.hidden], s.act);
 
     let da = &mut ws.da[..n * g.flat];
@@ -247,7 +285,7 @@ pub(crate) fn backward_deltas(ws: &mut Workspace, s: &Shapes, params: &[f32], n:
     let np1 = g.c1 * n * g.l1p();
     let dp1 = &mut ws.dp1[..np1];
     dp1.fill(0.0);
-    col2im(dcol2, n, &s.conv2, dp1);
+    col2im(dcol2, n, &s.conv2, &mut ws.scratch, dp1);
 
     let dy1 = &mut ws.dy1[..g.c1 * nl1];
     dy1.fill(0.0);
@@ -258,7 +296,7 @@ pub(crate) fn backward_deltas(ws: &mut Workspace, s: &Shapes, params: &[f32], n:
 /// `out[r] += Σ_j m[r, j]` for a row-major `out.len() × cols` matrix.
 fn add_row_sums(out: &mut [f32], m: &[f32], cols: usize) {
     for (o, row) in out.iter_mut().zip(m.chunks_exact(cols)) {
-        *o += row.iter().sum::<f32>();
+        *o += crate::perex::sum8(row);
     }
 }
 
@@ -275,10 +313,24 @@ pub(crate) fn accumulate_dense_grads(ws: &Workspace, s: &Shapes, n: usize, acc: 
     let o = &g.off;
     let (dl, dh) = (&ws.dlogits[..n * g.classes], &ws.dh[..n * g.hidden]);
     let h = &ws.h[..n * g.hidden];
-    matmul(&mut acc[o.fc2_w..o.fc2_b], g.hidden, true, 1.0, Mat::rm_t(dl, n, g.classes), Mat::rm(h, n, g.hidden));
+    matmul(
+        &mut acc[o.fc2_w..o.fc2_b],
+        g.hidden,
+        true,
+        1.0,
+        Mat::rm_t(dl, n, g.classes),
+        Mat::rm(h, n, g.hidden),
+    );
     add_col_sums(&mut acc[o.fc2_b..o.total], dl);
     let a = &ws.a[..n * g.flat];
-    matmul(&mut acc[o.fc1_w..o.fc1_b], g.flat, true, 1.0, Mat::rm_t(dh, n, g.hidden), Mat::rm(a, n, g.flat));
+    matmul(
+        &mut acc[o.fc1_w..o.fc1_b],
+        g.flat,
+        true,
+        1.0,
+        Mat::rm_t(dh, n, g.hidden),
+        Mat::rm(a, n, g.flat),
+    );
     add_col_sums(&mut acc[o.fc1_b..o.fc2_w], dh);
 }
 
@@ -289,9 +341,23 @@ pub(crate) fn accumulate_conv_grads(ws: &Workspace, s: &Shapes, n: usize, acc: &
     let (k1, k2) = (s.conv1.kk(), s.conv2.kk());
     let (nl1, nl2) = (n * g.l1(), n * g.l2());
     let dy2 = &ws.dy2[..g.c2 * nl2];
-    matmul(&mut acc[o.conv2_w..o.conv2_b], k2, true, 1.0, Mat::rm(dy2, g.c2, nl2), Mat::rm_t(&ws.col2, k2, nl2));
+    matmul(
+        &mut acc[o.conv2_w..o.conv2_b],
+        k2,
+        true,
+        1.0,
+        Mat::rm(dy2, g.c2, nl2),
+        Mat::rm_t(&ws.col2, k2, nl2),
+    );
     add_row_sums(&mut acc[o.conv2_b..o.fc1_w], dy2, nl2);
     let dy1 = &ws.dy1[..g.c1 * nl1];
-    matmul(&mut acc[o.conv1_w..o.conv1_b], k1, true, 1.0, Mat::rm(dy1, g.c1, nl1), Mat::rm_t(&ws.col1, k1, nl1));
+    matmul(
+        &mut acc[o.conv1_w..o.conv1_b],
+        k1,
+        true,
+        1.0,
+        Mat::rm(dy1, g.c1, nl1),
+        Mat::rm_t(&ws.col1, k1, nl1),
+    );
     add_row_sums(&mut acc[o.conv1_b..o.conv2_w], dy1, nl1);
 }

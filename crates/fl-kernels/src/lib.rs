@@ -26,6 +26,7 @@ mod chunk;
 mod conv;
 mod mat;
 mod net;
+pub mod ops;
 mod optim;
 mod perex;
 mod pool;

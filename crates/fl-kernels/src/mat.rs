@@ -20,17 +20,24 @@ pub(crate) struct Mat<'a> {
 impl<'a> Mat<'a> {
     /// Row-major `rows × cols` matrix at the start of `data`.
     pub fn rm(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self { data, rows, cols, rs: cols, cs: 1 }
+        Self {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
 
     /// The transpose of a row-major `rows × cols` matrix stored in `data` (a `cols × rows` view).
     pub fn rm_t(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self { data, rows: cols, cols: rows, rs: 1, cs: cols }
-    }
-
-    /// Transposed view of this matrix.
-    pub fn t(self) -> Self {
-        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+        Self {
+            data,
+            rows: cols,
+            cols: rows,
+            rs: 1,
+            cs: cols,
+        }
     }
 
     fn check(&self) {
@@ -44,7 +51,14 @@ impl<'a> Mat<'a> {
 /// `dst (m × n, row stride dst_rs, unit column stride) = [dst +] scale · lhs · rhs`.
 ///
 /// With `accumulate == false` the previous content of `dst` is ignored (not read).
-pub(crate) fn matmul(dst: &mut [f32], dst_rs: usize, accumulate: bool, scale: f32, lhs: Mat, rhs: Mat) {
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    scale: f32,
+    lhs: Mat,
+    rhs: Mat,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
     lhs.check();
@@ -53,7 +67,10 @@ pub(crate) fn matmul(dst: &mut [f32], dst_rs: usize, accumulate: bool, scale: f3
         return;
     }
     assert!(dst_rs >= n, "destination rows overlap");
-    assert!((m - 1) * dst_rs + n <= dst.len(), "destination out of bounds");
+    assert!(
+        (m - 1) * dst_rs + n <= dst.len(),
+        "destination out of bounds"
+    );
     // SAFETY: all three views were bounds-checked above; dst rows don't overlap (dst_rs >= n,
     // unit column stride), and `dst` is uniquely borrowed so it cannot alias lhs/rhs. gemm only
     // touches elements (i, j) with i < m, j < n (and l < k for the inputs).
@@ -91,7 +108,8 @@ mod tests {
         for i in 0..a.rows {
             for j in 0..b.cols {
                 for l in 0..a.cols {
-                    out[i * b.cols + j] += a.data[i * a.rs + l * a.cs] * b.data[l * b.rs + j * b.cs];
+                    out[i * b.cols + j] +=
+                        a.data[i * a.rs + l * a.cs] * b.data[l * b.rs + j * b.cs];
                 }
             }
         }
@@ -121,6 +139,13 @@ mod tests {
     fn rejects_out_of_bounds_views() {
         let a = vec![0.0; 5];
         let mut dst = vec![0.0; 4];
-        matmul(&mut dst, 2, false, 1.0, Mat::rm(&a, 2, 3), Mat::rm(&a, 3, 2));
+        matmul(
+            &mut dst,
+            2,
+            false,
+            1.0,
+            Mat::rm(&a, 2, 3),
+            Mat::rm(&a, 3, 2),
+        );
     }
 }

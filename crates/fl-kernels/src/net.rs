@@ -41,7 +41,10 @@ pub struct Network {
 
 impl std::fmt::Debug for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Network").field("spec", &self.spec).field("chunk", &self.chunk).finish()
+        f.debug_struct("Network")
+            .field("spec", &self.spec)
+            .field("chunk", &self.chunk)
+            .finish()
     }
 }
 
@@ -66,7 +69,9 @@ impl Network {
     /// identical up to float summation order).
     pub fn with_chunk(spec: NetSpec, chunk: usize) -> Result<Self, KernelError> {
         if chunk == 0 {
-            return Err(KernelError::InvalidConfig("chunk size must be positive".into()));
+            return Err(KernelError::InvalidConfig(
+                "chunk size must be positive".into(),
+            ));
         }
         let g = spec.geometry()?;
         Ok(Self {
@@ -97,7 +102,11 @@ impl Network {
     fn check_params(&self, params: &[f32]) -> Result<(), KernelError> {
         let want = self.num_params();
         if params.len() != want {
-            return Err(KernelError::Length { what: "params", expected: want, got: params.len() });
+            return Err(KernelError::Length {
+                what: "params",
+                expected: want,
+                got: params.len(),
+            });
         }
         Ok(())
     }
@@ -108,11 +117,19 @@ impl Network {
         let b = labels.len();
         let want = b * self.shapes.g.input_len();
         if x.len() != want {
-            return Err(KernelError::Length { what: "inputs", expected: want, got: x.len() });
+            return Err(KernelError::Length {
+                what: "inputs",
+                expected: want,
+                got: x.len(),
+            });
         }
         let classes = self.shapes.g.classes;
         if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
-            return Err(KernelError::Label { index: i, label: labels[i], classes });
+            return Err(KernelError::Label {
+                index: i,
+                label: labels[i],
+                classes,
+            });
         }
         Ok(b)
     }
@@ -156,12 +173,21 @@ impl Network {
     }
 
     /// Logits `[batch, classes]` for `batch` examples `x` (NCHW, `[batch, C, H, W]`).
-    pub fn forward(&mut self, params: &[f32], x: &[f32], batch: usize) -> Result<&[f32], KernelError> {
+    pub fn forward(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+    ) -> Result<&[f32], KernelError> {
         self.check_params(params)?;
         let g = self.shapes.g;
         if x.len() != batch * g.input_len() {
             let expected = batch * g.input_len();
-            return Err(KernelError::Length { what: "inputs", expected, got: x.len() });
+            return Err(KernelError::Length {
+                what: "inputs",
+                expected,
+                got: x.len(),
+            });
         }
         let q = g.classes;
         if self.logits.len() < batch * q {
@@ -173,8 +199,10 @@ impl Network {
         let gs = self.plan(batch, false);
         let (shapes, chunk, workers) = (&self.shapes, self.chunk, &self.workers);
         let il = g.input_len();
-        self.logits[..batch * q].par_chunks_mut(gs * q).zip(x.par_chunks(gs * il)).for_each(
-            |(out, xs)| {
+        self.logits[..batch * q]
+            .par_chunks_mut(gs * q)
+            .zip(x.par_chunks(gs * il))
+            .for_each(|(out, xs)| {
                 let mut ws = worker(workers);
                 ws.ensure_forward(shapes, chunk);
                 for (o, xc) in out.chunks_mut(chunk * q).zip(xs.chunks(chunk * il)) {
@@ -182,13 +210,17 @@ impl Network {
                     chunk::forward(&mut ws, shapes, params, xc, n);
                     o.copy_from_slice(&ws.logits[..n * q]);
                 }
-            },
-        );
+            });
         Ok(&self.logits[..batch * q])
     }
 
     /// Summed cross-entropy loss and number of correct argmax predictions over the batch.
-    pub fn evaluate(&mut self, params: &[f32], x: &[f32], labels: &[u8]) -> Result<(f64, usize), KernelError> {
+    pub fn evaluate(
+        &mut self,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u8],
+    ) -> Result<(f64, usize), KernelError> {
         let b = self.check_batch(params, x, labels)?;
         if b == 0 {
             return Ok((0.0, 0));
@@ -212,7 +244,10 @@ impl Network {
                 }
             });
         let s = &self.slots[..groups];
-        Ok((s.iter().map(|s| s.loss).sum(), s.iter().map(|s| s.correct).sum()))
+        Ok((
+            s.iter().map(|s| s.loss).sum(),
+            s.iter().map(|s| s.correct).sum(),
+        ))
     }
 
     /// Mean cross-entropy loss over the batch; writes its gradient into `grad_out`.
@@ -257,9 +292,18 @@ impl Network {
         Ok((self.slots[..groups].iter().map(|s| s.loss).sum::<f64>() / b as f64) as f32)
     }
 
-    fn check_out(&self, got: usize, expected: usize, what: &'static str) -> Result<(), KernelError> {
+    fn check_out(
+        &self,
+        got: usize,
+        expected: usize,
+        what: &'static str,
+    ) -> Result<(), KernelError> {
         if got != expected {
-            return Err(KernelError::Length { what, expected, got });
+            return Err(KernelError::Length {
+                what,
+                expected,
+                got,
+            });
         }
         Ok(())
     }
@@ -285,14 +329,19 @@ impl Network {
         let groups = b.div_ceil(gs);
         self.slots[..groups]
             .par_iter_mut()
-            .zip(out.par_chunks_mut(gs * p).zip(x.par_chunks(gs * il).zip(labels.par_chunks(gs))))
+            .zip(
+                out.par_chunks_mut(gs * p)
+                    .zip(x.par_chunks(gs * il).zip(labels.par_chunks(gs))),
+            )
             .for_each(|(slot, (rows, (xs, ys)))| {
                 let mut ws = worker(workers);
                 ws.ensure_forward(shapes, chunk);
                 ws.ensure_backward(shapes, chunk);
                 ws.ensure_per_example(shapes, chunk);
                 slot.loss = 0.0;
-                let parts = rows.chunks_mut(chunk * p).zip(xs.chunks(chunk * il).zip(ys.chunks(chunk)));
+                let parts = rows
+                    .chunks_mut(chunk * p)
+                    .zip(xs.chunks(chunk * il).zip(ys.chunks(chunk)));
                 for (r, (xc, yc)) in parts {
                     let n = yc.len();
                     chunk::forward(&mut ws, shapes, params, xc, n);
@@ -335,7 +384,11 @@ impl Network {
         let groups = b.div_ceil(gs);
         self.slots[..groups]
             .par_iter_mut()
-            .zip(norms_out.par_chunks_mut(gs).zip(x.par_chunks(gs * il).zip(labels.par_chunks(gs))))
+            .zip(
+                norms_out
+                    .par_chunks_mut(gs)
+                    .zip(x.par_chunks(gs * il).zip(labels.par_chunks(gs))),
+            )
             .for_each(|(slot, (norms, (xs, ys)))| {
                 let mut ws = worker(workers);
                 ws.ensure_forward(shapes, chunk);
@@ -343,7 +396,9 @@ impl Network {
                 ws.ensure_per_example(shapes, chunk);
                 slot.acc.fill(0.0);
                 slot.loss = 0.0;
-                let parts = norms.chunks_mut(chunk).zip(xs.chunks(chunk * il).zip(ys.chunks(chunk)));
+                let parts = norms
+                    .chunks_mut(chunk)
+                    .zip(xs.chunks(chunk * il).zip(ys.chunks(chunk)));
                 for (nc, (xc, yc)) in parts {
                     let n = yc.len();
                     chunk::forward(&mut ws, shapes, params, xc, n);

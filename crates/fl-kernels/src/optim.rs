@@ -18,29 +18,45 @@ pub struct Sgd {
 impl Sgd {
     /// A new optimiser; the momentum buffer is created on the first step.
     pub fn new(lr: f32, momentum: f32, weight_decay: f32) -> Self {
-        Self { lr, momentum, weight_decay, velocity: Vec::new() }
+        Self {
+            lr,
+            momentum,
+            weight_decay,
+            velocity: Vec::new(),
+        }
     }
 
     /// One update: `g ← grad + λp`, `v ← μv + g` (v = g on the first step), `p ← p − lr·v`.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> Result<(), KernelError> {
         if grad.len() != params.len() {
-            return Err(KernelError::Length { what: "grad", expected: params.len(), got: grad.len() });
+            return Err(KernelError::Length {
+                what: "grad",
+                expected: params.len(),
+                got: grad.len(),
+            });
         }
         let (lr, mu, wd) = (self.lr, self.momentum, self.weight_decay);
         if mu == 0.0 {
-            params.iter_mut().zip(grad).for_each(|(p, g)| *p -= lr * (g + wd * *p));
+            params
+                .iter_mut()
+                .zip(grad)
+                .for_each(|(p, g)| *p -= lr * (g + wd * *p));
             return Ok(());
         }
         if self.velocity.len() != params.len() {
             // First step (or a new parameter size): torch initialises the buffer to g.
             self.velocity.clear();
-            self.velocity.extend(params.iter().zip(grad).map(|(p, g)| g + wd * p));
+            self.velocity
+                .extend(params.iter().zip(grad).map(|(p, g)| g + wd * p));
         } else {
             for ((v, p), g) in self.velocity.iter_mut().zip(params.iter()).zip(grad) {
                 *v = mu * *v + g + wd * p;
             }
         }
-        params.iter_mut().zip(&self.velocity).for_each(|(p, v)| *p -= lr * v);
+        params
+            .iter_mut()
+            .zip(&self.velocity)
+            .for_each(|(p, v)| *p -= lr * v);
         Ok(())
     }
 
@@ -65,7 +81,10 @@ mod tests {
         let p1 = [1.0 - 0.1 * v1[0], -2.0 - 0.1 * v1[1]];
         assert!((p[0] - p1[0]).abs() < 1e-7 && (p[1] - p1[1]).abs() < 1e-7);
         sgd.step(&mut p, &g).unwrap();
-        let v2 = [0.9 * v1[0] + 0.5 + 0.01 * p1[0], 0.9 * v1[1] + 0.25 + 0.01 * p1[1]];
+        let v2 = [
+            0.9 * v1[0] + 0.5 + 0.01 * p1[0],
+            0.9 * v1[1] + 0.25 + 0.01 * p1[1],
+        ];
         assert!((p[0] - (p1[0] - 0.1 * v2[0])).abs() < 1e-6);
         assert!((p[1] - (p1[1] - 0.1 * v2[1])).abs() < 1e-6);
         assert!(sgd.step(&mut p, &[1.0]).is_err());

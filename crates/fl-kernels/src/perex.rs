@@ -14,6 +14,20 @@
 use crate::chunk::{Shapes, Workspace, accumulate_dense_grads};
 use crate::mat::{Mat, matmul};
 
+/// Sum with eight independent partial sums: unlike `iter().sum()` (one serial dependency
+/// chain, since float addition may not be reassociated) this vectorises.
+pub(crate) fn sum8(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut it = v.chunks_exact(8);
+    for c in &mut it {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let tail: f32 = it.remainder().iter().sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Sum of squares with eight independent partial sums (vectorises, and pairs the rounding).
 pub(crate) fn sum_sq(v: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
@@ -35,17 +49,55 @@ pub(crate) fn conv_per_example(ws: &mut Workspace, s: &Shapes, n: usize) {
     let (l1, l2) = (g.l1(), g.l2());
     let (nl1, nl2) = (n * l1, n * l2);
     for i in 0..n {
-        let dy = Mat { data: &ws.dy1[i * l1..], rows: g.c1, cols: l1, rs: nl1, cs: 1 };
-        let colt = Mat { data: &ws.col1[i * l1..], rows: l1, cols: k1, rs: 1, cs: nl1 };
-        matmul(&mut ws.pe1[i * g.c1 * k1..(i + 1) * g.c1 * k1], k1, false, 1.0, dy, colt);
-        let dy = Mat { data: &ws.dy2[i * l2..], rows: g.c2, cols: l2, rs: nl2, cs: 1 };
-        let colt = Mat { data: &ws.col2[i * l2..], rows: l2, cols: k2, rs: 1, cs: nl2 };
-        matmul(&mut ws.pe2[i * g.c2 * k2..(i + 1) * g.c2 * k2], k2, false, 1.0, dy, colt);
+        let dy = Mat {
+            data: &ws.dy1[i * l1..],
+            rows: g.c1,
+            cols: l1,
+            rs: nl1,
+            cs: 1,
+        };
+        let colt = Mat {
+            data: &ws.col1[i * l1..],
+            rows: l1,
+            cols: k1,
+            rs: 1,
+            cs: nl1,
+        };
+        matmul(
+            &mut ws.pe1[i * g.c1 * k1..(i + 1) * g.c1 * k1],
+            k1,
+            false,
+            1.0,
+            dy,
+            colt,
+        );
+        let dy = Mat {
+            data: &ws.dy2[i * l2..],
+            rows: g.c2,
+            cols: l2,
+            rs: nl2,
+            cs: 1,
+        };
+        let colt = Mat {
+            data: &ws.col2[i * l2..],
+            rows: l2,
+            cols: k2,
+            rs: 1,
+            cs: nl2,
+        };
+        matmul(
+            &mut ws.pe2[i * g.c2 * k2..(i + 1) * g.c2 * k2],
+            k2,
+            false,
+            1.0,
+            dy,
+            colt,
+        );
         for c in 0..g.c1 {
-            ws.pb1[i * g.c1 + c] = ws.dy1[c * nl1 + i * l1..c * nl1 + (i + 1) * l1].iter().sum();
+            ws.pb1[i * g.c1 + c] = sum8(&ws.dy1[c * nl1 + i * l1..c * nl1 + (i + 1) * l1]);
         }
         for c in 0..g.c2 {
-            ws.pb2[i * g.c2 + c] = ws.dy2[c * nl2 + i * l2..c * nl2 + (i + 1) * l2].iter().sum();
+            ws.pb2[i * g.c2 + c] = sum8(&ws.dy2[c * nl2 + i * l2..c * nl2 + (i + 1) * l2]);
         }
     }
 }
@@ -82,14 +134,46 @@ pub(crate) fn accumulate_clipped(ws: &mut Workspace, s: &Shapes, n: usize, acc: 
     let f = &ws.factor[..n];
     // Conv parts: weighted sums of the per-example rows, as 1 × n by n × width GEMMs.
     let fm = Mat::rm(f, 1, n);
-    matmul(&mut acc[o.conv1_w..o.conv1_b], w1, true, 1.0, fm, Mat::rm(&ws.pe1, n, w1));
-    matmul(&mut acc[o.conv1_b..o.conv2_w], g.c1, true, 1.0, fm, Mat::rm(&ws.pb1, n, g.c1));
-    matmul(&mut acc[o.conv2_w..o.conv2_b], w2, true, 1.0, fm, Mat::rm(&ws.pe2, n, w2));
-    matmul(&mut acc[o.conv2_b..o.fc1_w], g.c2, true, 1.0, fm, Mat::rm(&ws.pb2, n, g.c2));
+    matmul(
+        &mut acc[o.conv1_w..o.conv1_b],
+        w1,
+        true,
+        1.0,
+        fm,
+        Mat::rm(&ws.pe1, n, w1),
+    );
+    matmul(
+        &mut acc[o.conv1_b..o.conv2_w],
+        g.c1,
+        true,
+        1.0,
+        fm,
+        Mat::rm(&ws.pb1, n, g.c1),
+    );
+    matmul(
+        &mut acc[o.conv2_w..o.conv2_b],
+        w2,
+        true,
+        1.0,
+        fm,
+        Mat::rm(&ws.pe2, n, w2),
+    );
+    matmul(
+        &mut acc[o.conv2_b..o.fc1_w],
+        g.c2,
+        true,
+        1.0,
+        fm,
+        Mat::rm(&ws.pb2, n, g.c2),
+    );
     // Dense parts: clip factors folded into the deltas, then the ordinary batch GEMMs.
     for (i, &c) in f.iter().enumerate() {
-        ws.dlogits[i * g.classes..(i + 1) * g.classes].iter_mut().for_each(|v| *v *= c);
-        ws.dh[i * g.hidden..(i + 1) * g.hidden].iter_mut().for_each(|v| *v *= c);
+        ws.dlogits[i * g.classes..(i + 1) * g.classes]
+            .iter_mut()
+            .for_each(|v| *v *= c);
+        ws.dh[i * g.hidden..(i + 1) * g.hidden]
+            .iter_mut()
+            .for_each(|v| *v *= c);
     }
     accumulate_dense_grads(ws, s, n, acc);
 }

