@@ -74,6 +74,16 @@ impl Network {
             ));
         }
         let g = spec.geometry()?;
+        // Pool argmax indices are u32 offsets into one chunk's activations.
+        let largest = (g.c1 * g.l1()).max(g.c2 * g.l2()).max(g.flat);
+        if chunk
+            .checked_mul(largest)
+            .is_none_or(|v| v >= u32::MAX as usize)
+        {
+            return Err(KernelError::InvalidConfig(
+                "chunk too large for this network".into(),
+            ));
+        }
         Ok(Self {
             spec,
             shapes: Shapes::new(g, spec.activation),
@@ -198,13 +208,14 @@ impl Network {
         }
         let gs = self.plan(batch, false);
         let (shapes, chunk, workers) = (&self.shapes, self.chunk, &self.workers);
+        let cap = chunk.min(batch);
         let il = g.input_len();
         self.logits[..batch * q]
             .par_chunks_mut(gs * q)
             .zip(x.par_chunks(gs * il))
             .for_each(|(out, xs)| {
                 let mut ws = worker(workers);
-                ws.ensure_forward(shapes, chunk);
+                ws.ensure_forward(shapes, cap);
                 for (o, xc) in out.chunks_mut(chunk * q).zip(xs.chunks(chunk * il)) {
                     let n = xc.len() / il;
                     chunk::forward(&mut ws, shapes, params, xc, n);
@@ -227,6 +238,7 @@ impl Network {
         }
         let gs = self.plan(b, false);
         let (shapes, chunk, workers) = (&self.shapes, self.chunk, &self.workers);
+        let cap = chunk.min(b);
         let (il, q) = (shapes.g.input_len(), shapes.g.classes);
         let groups = b.div_ceil(gs);
         self.slots[..groups]
@@ -234,7 +246,7 @@ impl Network {
             .zip(x.par_chunks(gs * il).zip(labels.par_chunks(gs)))
             .for_each(|(slot, (xs, ys))| {
                 let mut ws = worker(workers);
-                ws.ensure_forward(shapes, chunk);
+                ws.ensure_forward(shapes, cap);
                 (slot.loss, slot.correct) = (0.0, 0);
                 for (xc, yc) in xs.chunks(chunk * il).zip(ys.chunks(chunk)) {
                     chunk::forward(&mut ws, shapes, params, xc, yc.len());
@@ -267,6 +279,7 @@ impl Network {
         }
         let gs = self.plan(b, true);
         let (shapes, chunk, workers) = (&self.shapes, self.chunk, &self.workers);
+        let cap = chunk.min(b);
         let (il, q) = (shapes.g.input_len(), shapes.g.classes);
         let groups = b.div_ceil(gs);
         let scale = 1.0 / b as f32;
@@ -275,8 +288,8 @@ impl Network {
             .zip(x.par_chunks(gs * il).zip(labels.par_chunks(gs)))
             .for_each(|(slot, (xs, ys))| {
                 let mut ws = worker(workers);
-                ws.ensure_forward(shapes, chunk);
-                ws.ensure_backward(shapes, chunk);
+                ws.ensure_forward(shapes, cap);
+                ws.ensure_backward(shapes, cap);
                 slot.acc.fill(0.0);
                 slot.loss = 0.0;
                 for (xc, yc) in xs.chunks(chunk * il).zip(ys.chunks(chunk)) {
@@ -325,6 +338,7 @@ impl Network {
         }
         let gs = self.plan(b, false);
         let (shapes, chunk, workers) = (&self.shapes, self.chunk, &self.workers);
+        let cap = chunk.min(b);
         let (il, q) = (shapes.g.input_len(), shapes.g.classes);
         let groups = b.div_ceil(gs);
         self.slots[..groups]
@@ -335,9 +349,9 @@ impl Network {
             )
             .for_each(|(slot, (rows, (xs, ys)))| {
                 let mut ws = worker(workers);
-                ws.ensure_forward(shapes, chunk);
-                ws.ensure_backward(shapes, chunk);
-                ws.ensure_per_example(shapes, chunk);
+                ws.ensure_forward(shapes, cap);
+                ws.ensure_backward(shapes, cap);
+                ws.ensure_per_example(shapes, cap);
                 slot.loss = 0.0;
                 let parts = rows
                     .chunks_mut(chunk * p)
@@ -380,6 +394,7 @@ impl Network {
         }
         let gs = self.plan(b, true);
         let (shapes, chunk, workers) = (&self.shapes, self.chunk, &self.workers);
+        let cap = chunk.min(b);
         let (il, q) = (shapes.g.input_len(), shapes.g.classes);
         let groups = b.div_ceil(gs);
         self.slots[..groups]
@@ -391,9 +406,9 @@ impl Network {
             )
             .for_each(|(slot, (norms, (xs, ys)))| {
                 let mut ws = worker(workers);
-                ws.ensure_forward(shapes, chunk);
-                ws.ensure_backward(shapes, chunk);
-                ws.ensure_per_example(shapes, chunk);
+                ws.ensure_forward(shapes, cap);
+                ws.ensure_backward(shapes, cap);
+                ws.ensure_per_example(shapes, cap);
                 slot.acc.fill(0.0);
                 slot.loss = 0.0;
                 let parts = norms

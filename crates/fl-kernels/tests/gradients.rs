@@ -159,6 +159,7 @@ fn bad_arguments_are_errors() {
             .is_err()
     );
     assert!(Network::with_chunk(spec, 0).is_err());
+    assert!(Network::with_chunk(spec, usize::MAX / 2).is_err());
 }
 
 #[test]
