@@ -7,6 +7,19 @@
 //! parallelism over chunks of the batch. Parameters are one flat `f32` vector in PyTorch
 //! `state_dict` order and shapes (see [`NetSpec::layout`]).
 //!
+//! Entry points: [`NetSpec`] / [`init_params`] describe and initialise a network;
+//! [`Network`] runs it ([`Network::forward`], [`Network::evaluate`],
+//! [`Network::loss_and_grad`], [`Network::per_example_grads`],
+//! [`Network::clipped_grad_sum`] for DP-SGD); [`Sgd`] applies updates; [`ops`] exposes the
+//! individual kernels.
+//!
+//! Design: activations are kept channel-major over a chunk of examples so each convolution
+//! is one GEMM per chunk; bias and activation are fused into one pass; tanh is a rational
+//! approximation (relative error < 1e-6, see `act.rs`); pooling caches argmax indices; DP
+//! clipping uses ghost norms for the dense layers and direct per-example GEMMs for the convs,
+//! in a single backward pass. Chunks are spread over the rayon pool with per-group gradient
+//! accumulators that are summed in a fixed order, so results do not depend on thread count.
+//!
 //! ```
 //! use fl_kernels::{Activation, Arch, NetSpec, Network, Sgd, init_params};
 //! let spec = NetSpec::new(Arch::CnnSmall, Activation::Tanh);
