@@ -30,9 +30,14 @@ pub(crate) fn tanh_fast(a: f32) -> f32 {
     if a.abs() < 4e-4 { a } else { r }
 }
 
-/// `y = act(y + bias[r])` for a row-major `rows × (y.len() / rows)` block (conv layout: one
-/// bias per channel row).
-pub(crate) fn bias_act_rows(y: &mut [f32], bias: &[f32], act: Activation) {
+// `bias_act_rows(y, bias, act)`: `y = act(y + bias[r])` for a row-major
+// `rows × (y.len() / rows)` block (conv layout: one bias per channel row).
+crate::simd::avx2_dispatch! {
+    pub(crate) fn bias_act_rows(y: &mut [f32], bias: &[f32], act: Activation) => bias_act_rows_generic;
+}
+
+#[inline(always)]
+fn bias_act_rows_generic(y: &mut [f32], bias: &[f32], act: Activation) {
     if bias.is_empty() {
         return;
     }

@@ -105,9 +105,7 @@ pub(crate) fn im2col(
                         &input
                             [c * c_stride + i * i_stride + shift..c * c_stride + i * i_stride + hw]
                     };
-                    for (d, &o) in dst.iter_mut().zip(tab) {
-                        *d = src[o as usize];
-                    }
+                    crate::simd::gather(dst, src, tab);
                 }
                 r += 1;
             }

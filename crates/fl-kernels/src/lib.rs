@@ -43,6 +43,7 @@ pub mod ops;
 mod optim;
 mod perex;
 mod pool;
+mod simd;
 mod spec;
 
 pub use net::Network;

@@ -135,3 +135,54 @@ pub fn maxpool(
     crate::pool::maxpool_forward(input, &g, out, argmax);
     Ok((oh, ow))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_wrappers_validate_and_compute() {
+        let mut c = vec![0.0; 4];
+        matmul(
+            2,
+            3,
+            2,
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(c, vec![4.0, 5.0, 10.0, 11.0]);
+        assert!(matmul(2, 3, 2, &[0.0; 5], &[0.0; 6], &mut c).is_err());
+
+        let shape = Conv2dShape {
+            cin: 1,
+            h: 3,
+            w: 3,
+            kernel: 2,
+            stride: 1,
+            padding: 0,
+        };
+        assert_eq!(shape.output().unwrap(), (2, 2));
+        let x: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let mut col = vec![0.0; 4 * 4];
+        im2col(&x, 1, &shape, &mut col).unwrap();
+        // Row (ky=0, kx=0) holds the top-left corner of each window.
+        assert_eq!(&col[..4], &[0.0, 1.0, 3.0, 4.0]);
+        assert!(im2col(&x, 2, &shape, &mut col).is_err());
+        let bad = Conv2dShape { kernel: 5, ..shape };
+        assert!(bad.output().is_err());
+
+        let mut v = vec![0.0, 1.0, -20.0];
+        tanh_inplace(&mut v);
+        assert!(v[0] == 0.0 && (v[1] - 1f32.tanh()).abs() < 1e-6 && v[2] == -1.0);
+
+        let (mut out, mut idx) = (vec![0.0; 4], vec![0u32; 4]);
+        assert_eq!(
+            maxpool(&x, (3, 3), 2, 1, &mut out, &mut idx).unwrap(),
+            (2, 2)
+        );
+        assert_eq!(out, vec![4.0, 5.0, 7.0, 8.0]);
+        assert!(maxpool(&x, (3, 3), 4, 1, &mut out, &mut idx).is_err());
+    }
+}
