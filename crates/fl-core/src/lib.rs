@@ -18,6 +18,7 @@ pub mod privacy;
 pub mod report;
 pub mod robust;
 pub mod sampling;
+pub mod strategies;
 pub mod strategy;
 
 pub use error::{AggregateError, ConfigError, UpdateRejected};

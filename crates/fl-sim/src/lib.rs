@@ -1,1 +1,38 @@
-//! fl-sim (placeholder while the workspace is being built).
+//! # fl-sim: a whole federation in one process
+//!
+//! `fl-sim` drives `fl-core`'s [`RoundEngine`] — the same state machine the
+//! gRPC coordinator drives — with in-process clients that train through
+//! `fl-ml`'s [`LocalTrainer`], the same trainer `fl-client` uses. Updates go
+//! through the same codecs (bytes are counted as if on the wire), the same
+//! validation and the same strategies; only the transport differs.
+//!
+//! ```no_run
+//! use fl_sim::{SimConfig, run, Quiet};
+//! let cfg = SimConfig { clients: 3, rounds: 2, train_limit: Some(3000), ..SimConfig::default() };
+//! let report = run(&cfg, &mut Quiet).unwrap();
+//! println!("{:?}", report.final_accuracy);
+//! ```
+
+pub mod config;
+mod driver;
+pub use driver::write_report;
+
+pub use config::{Parsed, SimConfig, SimFlags};
+pub use driver::{Observer, Quiet, RoundRow, run};
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Bad configuration (reported before any work starts).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The data set could not be found or read.
+    #[error("data: {0}")]
+    Data(#[from] fl_data::Error),
+    /// Training or evaluation failed.
+    #[error("training: {0}")]
+    Ml(#[from] fl_ml::MlError),
+    /// Writing the report or model failed.
+    #[error("output: {0}")]
+    Output(String),
+}
