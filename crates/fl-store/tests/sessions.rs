@@ -1,7 +1,6 @@
 //! Sessions: the same contract on `MemorySessions` and on real Redis (`FL_TEST_REDIS_URL`,
 //! default redis://127.0.0.1:6379), each Redis test under its own key prefix.
 
-#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;

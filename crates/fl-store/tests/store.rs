@@ -525,3 +525,41 @@ async fn sqlite_in_unwritable_place_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// sqlx 0.9.0's `Any` binds a NULL `f64` as PostgreSQL FLOAT4 and caches the statement with
+/// that parameter type, so a later non-NULL FLOAT8 failed ("incorrect binary data format").
+/// One connection makes the statement reuse certain.
+async fn optional_floats_null_then_value(db: &TestDb) {
+    let opts = StoreOptions {
+        max_connections: 1,
+        ..StoreOptions::default()
+    };
+    let s = Store::connect_with(&db.url, &opts).await.unwrap();
+    s.create_or_resume_run("r", "{}").await.unwrap();
+    s.upsert_client("r", "a", "{}", None).await.unwrap();
+    s.upsert_client("r", "b", "{}", Some(3.0)).await.unwrap();
+    assert_eq!(
+        s.get_client("r", "b")
+            .await
+            .unwrap()
+            .unwrap()
+            .epsilon_budget,
+        Some(3.0)
+    );
+    let mut r = RoundRecord::new("r", 0, 0);
+    s.record_round(&r).await.unwrap();
+    r.round = 1;
+    (r.accuracy, r.loss, r.duration_s, r.epsilon_max) =
+        (Some(0.5), Some(1.5), Some(2.5), Some(3.5));
+    s.record_round(&r).await.unwrap();
+    assert_eq!(s.get_round("r", 1).await.unwrap().unwrap(), r);
+    let mut p = participation("r", 0, "a", true);
+    p.train_loss = None;
+    s.record_participation(&p).await.unwrap();
+    p.round = 1;
+    (p.train_loss, p.epsilon_spent) = (Some(0.7), Some(0.9));
+    s.record_participation(&p).await.unwrap();
+    assert_eq!(s.list_participations("r", 1).await.unwrap(), [p]);
+    s.close().await;
+}
+on_both!(optional_floats, super::optional_floats_null_then_value);

@@ -46,6 +46,8 @@ impl Store {
         .bind(capabilities_json)
         .bind(now_ms())
         .bind(epsilon_budget)
+        // Not cached: see `NULL_F64` in store/mod.rs.
+        .persistent(false)
         .execute(&self.pool)
         .await
         .map_err(|e| fk_not_found(e, || format!("run `{run_id}`")))?;

@@ -17,6 +17,12 @@ use crate::{OpenedRun, Run, RunStatus, StoreError, now_ms};
 /// The migrations in `crates/fl-store/migrations/`, compiled in.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+// NULL_F64: sqlx 0.9.0's `Any` binds a NULL `Option<f64>` as a PostgreSQL FLOAT4 (its Real and
+// Double mappings are swapped) and the PostgreSQL driver caches a statement with the parameter
+// types of its first execution, so a later non-NULL FLOAT8 fails with "incorrect binary data
+// format". Statements binding optional floats therefore use `.persistent(false)`: prepared
+// per call with the current types. Checked by the `optional_floats` test.
+
 /// Longest id accepted (run and client ids).
 const MAX_ID_LEN: usize = 256;
 

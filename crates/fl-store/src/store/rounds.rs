@@ -125,6 +125,8 @@ impl Store {
         .bind(p.epsilon_spent)
         .bind(i64::from(p.accepted))
         .bind(p.reason.as_deref())
+        // Not cached: see `NULL_F64` in store/mod.rs.
+        .persistent(false)
         .execute(&mut *tx)
         .await
         .map_err(|e| fk_not_found(e, || format!("run `{}`", p.run_id)))?;
@@ -317,6 +319,8 @@ pub(super) async fn upsert_round<'c, E: Executor<'c, Database = Any>>(
     .bind(r.bytes_down)
     .bind(finite_or_none(r.epsilon_max))
     .bind(&r.summary_json)
+    // Not cached: see `NULL_F64` in store/mod.rs.
+    .persistent(false)
     .execute(exec)
     .await
     .map_err(|e| fk_not_found(e, || format!("run `{}`", r.run_id)))?;
