@@ -59,7 +59,7 @@ class Client(fl.client.NumPyClient):
 
 def main():
     p = fed.base_args(argparse.ArgumentParser(description=__doc__))
-    p.set_defaults(batch=64, lr=0.5, momentum=0.0)
+    p.set_defaults(batch=64, lr=0.1, momentum=0.0)
     p.add_argument("--sigma", type=float, default=1.0)
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--delta", type=float, default=1e-5)
