@@ -44,12 +44,10 @@ install_chromium
 
 echo "== cargo test (workspace)"
 cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/fl-cargo-test.log
-echo "== benches build (not run)"
-cargo build --benches --workspace -q
+echo "== benchmarks: build only (dev profile, reuses the test build)"
+cargo build --workspace --benches --profile dev -q
 
-if [ -z "${FL_SKIP_DEPLOY:-}" ] && [ -x tests/deploy/run.sh ] || [ -f tests/deploy/run.sh ]; then
-  if [ -z "${FL_SKIP_DEPLOY:-}" ]; then
-    echo "== deployment artefacts"
-    bash tests/deploy/run.sh
-  fi
+if [ -z "${FL_SKIP_DEPLOY:-}" ]; then
+  echo "== deployment artefacts"
+  bash tests/deploy/run.sh
 fi
