@@ -80,7 +80,9 @@ fn round_trip(rt: RoundTrip) {
     };
     let decoded = codec::decode(&bytes, n).expect("a freshly encoded update decodes");
     assert_eq!(decoded.len(), n);
-    assert!(decoded.iter().all(|x| x.is_finite()), "decoded a non-finite value");
+    if let Some(i) = decoded.iter().position(|x| !x.is_finite()) {
+        panic!("{spec}: value {i} = {} encoded, {} decoded", update[i], decoded[i]);
+    }
     match spec {
         CodecSpec::None => assert_eq!(decoded, update),
         CodecSpec::TopK {

@@ -67,14 +67,18 @@ pub(crate) fn read_f32(r: &mut Reader<'_>, count: usize) -> Result<Vec<f32>, Cod
 /// The int8 scale of a segment: `max|x| / 127`, never 0 unless the segment is.
 pub(crate) fn int8_scale(values: &[f32]) -> f32 {
     let max_abs = values.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
-    let scale = max_abs / 127.0;
+    let mut scale = max_abs / 127.0;
     if max_abs > 0.0 && scale == 0.0 {
         // max|x| is so small that the division underflowed: use the smallest
         // positive f32 so that codes stay in range.
-        f32::from_bits(1)
-    } else {
-        scale
+        return f32::from_bits(1);
     }
+    // Near f32::MAX the rounded-up quotient times 127 overflows, and the decoder
+    // would turn a finite value into ±inf (found by fuzzing): step the scale down.
+    while (127.0 * scale).is_infinite() {
+        scale = scale.next_down();
+    }
+    scale
 }
 
 /// Stochastically rounds `x / scale` to an integer code in [-127, 127].
@@ -196,6 +200,19 @@ mod tests {
         assert_eq!(out[4 + 16..], [127, (-127i8) as u8, 0, 0, 0]);
         assert!((decoded[0] - 1.27).abs() < 1e-6 && (decoded[1] + 1.27).abs() < 1e-6);
         assert_eq!(&decoded[2..], &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn int8_of_values_near_f32_max_decodes_finite() {
+        // Regression (fuzz/codec_decode): max|x| = f32::MAX gave a scale whose
+        // product with code 127 overflowed to -inf on decode.
+        let values = [1.0, -f32::MAX, f32::MAX, 0.0];
+        let mut out = Vec::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        put_int8(&mut out, &values, &[4], &mut rng).unwrap();
+        let decoded = read_int8(&mut Reader::new(&out), 4).unwrap();
+        assert!(decoded.iter().all(|x| x.is_finite()), "{decoded:?}");
+        assert!(decoded[1] < -0.99 * f32::MAX && decoded[2] > 0.99 * f32::MAX);
     }
 
     #[test]
