@@ -36,6 +36,10 @@ class Client(fl.client.NumPyClient):
         x, y = common.client_data(self.cid, a.clients, a.seed)
         model = common.new_model(a.seed)
         common.set_params(model, parameters)
+        # new_model() reseeded the global RNG that Opacus draws noise and Poisson masks from:
+        # reseed per (client, round), else every client adds the *same* noise and FedAvg
+        # cannot average it down.
+        torch.manual_seed(a.seed * 1_000_003 + self.cid * 1009 + rnd * 7 + 1)
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
         g = torch.Generator().manual_seed(a.seed * 1000 + self.cid * 10 + rnd)
