@@ -48,7 +48,7 @@ for t in "${targets[@]}"; do
         -max_total_time="$SECONDS_PER_TARGET" "${par[@]}" -print_final_stats=1 >"$log" 2>&1
     rc=$?
     set -e
-    grep -E '^#[0-9]+ *DONE|^stat::number_of_executed_units|^SUMMARY|panicked at' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|^stat::number_of_executed_units|^SUMMARY|panicked at' "$log" || true
     echo "   corpus: $(find "fuzz/corpus/$t" -type f | wc -l) files"
     if [ "$rc" -ne 0 ]; then
         echo "!! $t: exit $rc, see $log and fuzz/artifacts/$t/"
