@@ -140,11 +140,10 @@ pub(crate) async fn model_file(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let n = parse_round(path)?;
-    let bytes = s
-        .cp
-        .model_file(n)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no model stored for round {n}")))?;
+    let bytes =
+        s.cp.model_file(n)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no model stored for round {n}")))?;
     let disposition = format!("attachment; filename=\"model-round-{n}.safetensors\"");
     let mut resp = bytes.into_response();
     let headers = resp.headers_mut();
@@ -179,10 +178,30 @@ macro_rules! command_route {
     };
 }
 
-command_route!(training_start, Command::Start, "/api/v1/training/start", "Starts training.");
-command_route!(training_pause, Command::Pause, "/api/v1/training/pause", "Pauses after the current round.");
-command_route!(training_resume, Command::Resume, "/api/v1/training/resume", "Resumes a paused run.");
-command_route!(training_stop, Command::Stop, "/api/v1/training/stop", "Stops the run for good.");
+command_route!(
+    training_start,
+    Command::Start,
+    "/api/v1/training/start",
+    "Starts training."
+);
+command_route!(
+    training_pause,
+    Command::Pause,
+    "/api/v1/training/pause",
+    "Pauses after the current round."
+);
+command_route!(
+    training_resume,
+    Command::Resume,
+    "/api/v1/training/resume",
+    "Resumes a paused run."
+);
+command_route!(
+    training_stop,
+    Command::Stop,
+    "/api/v1/training/stop",
+    "Stops the run for good."
+);
 
 /// This OpenAPI document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
@@ -206,7 +225,10 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
         .as_ref()
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(handle),
     )
         .into_response())

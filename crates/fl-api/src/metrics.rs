@@ -110,9 +110,17 @@ fn describe_all() {
     describe_counter!(CLIENT_DROPOUTS_TOTAL, "Selected clients that dropped out");
     describe_counter!(UPDATES_ACCEPTED_TOTAL, "Client updates aggregated");
     describe_counter!(UPDATES_REJECTED_TOTAL, "Client updates rejected, by reason");
-    describe_counter!(BYTES_RECEIVED_TOTAL, Unit::Bytes, "Bytes received from clients");
+    describe_counter!(
+        BYTES_RECEIVED_TOTAL,
+        Unit::Bytes,
+        "Bytes received from clients"
+    );
     describe_counter!(BYTES_SENT_TOTAL, Unit::Bytes, "Bytes sent to clients");
-    describe_histogram!(AGGREGATION_SECONDS, Unit::Seconds, "Aggregation time per round");
+    describe_histogram!(
+        AGGREGATION_SECONDS,
+        Unit::Seconds,
+        "Aggregation time per round"
+    );
     describe_gauge!(GLOBAL_ACCURACY, "Global model test accuracy");
     describe_gauge!(GLOBAL_LOSS, "Global model test loss");
     describe_gauge!(CLIENT_EPSILON_SPENT, "Epsilon spent per client");

@@ -82,29 +82,49 @@ async fn dashboard_renders_the_fake_state_in_headless_chromium() {
             std::env::var_os("FL_REQUIRE_CHROMIUM").is_none(),
             "FL_REQUIRE_CHROMIUM is set but no chromium was found in PATH (or FL_CHROMIUM)"
         );
-        eprintln!("SKIPPED: chromium not found (apt-get install -y chromium; set FL_REQUIRE_CHROMIUM to make this fatal)");
+        eprintln!(
+            "SKIPPED: chromium not found (apt-get install -y chromium; set FL_REQUIRE_CHROMIUM to make this fatal)"
+        );
         return;
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
-    let server = tokio::spawn(axum::serve(listener, app(Fake::new(), Some(KEY), false)).into_future());
+    let server =
+        tokio::spawn(axum::serve(listener, app(Fake::new(), Some(KEY), false)).into_future());
     let profile = tempfile::tempdir().unwrap();
 
     let dom = chromium(&bin, profile.path(), &["--dump-dom".to_owned()], &url).await;
 
-    assert!(tag(&dom, "chart-accuracy").contains("data-points=\"5\""), "{dom}");
+    assert!(
+        tag(&dom, "chart-accuracy").contains("data-points=\"5\""),
+        "{dom}"
+    );
     assert!(tag(&dom, "chart-loss").contains("data-points=\"5\""));
     assert!(tag(&dom, "chart-duration").contains("data-points=\"5\""));
     assert!(tag(&dom, "chart-epsilon").contains("data-points=\"4\""));
-    assert_eq!(dom.matches("class=\"point\"").count(), 10, "accuracy + loss markers");
-    assert_eq!(dom.matches("class=\"bar\"").count(), 9, "5 durations + 4 clients");
+    assert_eq!(
+        dom.matches("class=\"point\"").count(),
+        10,
+        "accuracy + loss markers"
+    );
+    assert_eq!(
+        dom.matches("class=\"bar\"").count(),
+        9,
+        "5 durations + 4 clients"
+    );
     assert!(dom.contains("class=\"budget-line\"") && dom.contains("class=\"warn-line\""));
-    assert_eq!(text(&dom, "kpi-accuracy"), format!("{:.2}%", accuracy(5) * 100.0));
+    assert_eq!(
+        text(&dom, "kpi-accuracy"),
+        format!("{:.2}%", accuracy(5) * 100.0)
+    );
     assert_eq!(text(&dom, "phase"), "training");
     assert_eq!(text(&dom, "kpi-clients"), "3 / 4");
     assert_eq!(text(&dom, "run-id"), "run run-0001");
     for (id, _, _) in CLIENTS {
-        assert!(dom.contains(&format!("data-client-id=\"{id}\"")), "client {id}");
+        assert!(
+            dom.contains(&format!("data-client-id=\"{id}\"")),
+            "client {id}"
+        );
     }
     // Buttons follow the training state: running → only pause and stop.
     assert!(tag(&dom, "btn-start").contains("disabled"));

@@ -40,7 +40,9 @@ async fn openapi_lists_exactly_the_served_routes() {
     let mut listed = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            if ["get", "post", "put", "delete", "patch", "head", "options"].contains(&method.as_str()) {
+            if ["get", "post", "put", "delete", "patch", "head", "options"]
+                .contains(&method.as_str())
+            {
                 listed.insert((method.clone(), path.clone()));
             }
         }
@@ -64,11 +66,23 @@ async fn openapi_lists_exactly_the_served_routes() {
         let (status, _, _) = send(&app, other, &concrete(path), Some(&auth)).await;
         assert_eq!(status, 405, "{other} {path}");
     }
-    assert!(doc["components"]["securitySchemes"]["admin_key"]["scheme"]
-        .as_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("bearer")));
-    for schema in ["RunStatus", "RoundInfo", "ClientInfo", "PrivacyOverview", "ModelInfo", "ErrorBody"] {
-        assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema}");
+    assert!(
+        doc["components"]["securitySchemes"]["admin_key"]["scheme"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
+    );
+    for schema in [
+        "RunStatus",
+        "RoundInfo",
+        "ClientInfo",
+        "PrivacyOverview",
+        "ModelInfo",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema}"
+        );
     }
 }
 

@@ -108,7 +108,15 @@ async fn malformed_and_unknown_ids() {
     }
     expect_error(&app, "GET", "/api/v1/rounds/6", None, 404, "not_found").await;
     expect_error(&app, "GET", "/api/v1/rounds/0", None, 404, "not_found").await;
-    expect_error(&app, "GET", "/api/v1/clients/nobody", None, 404, "not_found").await;
+    expect_error(
+        &app,
+        "GET",
+        "/api/v1/clients/nobody",
+        None,
+        404,
+        "not_found",
+    )
+    .await;
     // Percent-encoded ids are decoded before lookup.
     expect_error(&app, "GET", "/api/v1/clients/a%2Fb", None, 404, "not_found").await;
     // Invalid UTF-8 in a path parameter is a client error, not a panic.
@@ -120,11 +128,35 @@ async fn unknown_route_and_wrong_method_are_json() {
     let app = app(Fake::new(), Some(KEY), false);
     expect_error(&app, "GET", "/api/v1/nope", None, 404, "not_found").await;
     expect_error(&app, "GET", "/api/v2/run", None, 404, "not_found").await;
-    expect_error(&app, "GET", "/api/v1/rounds/1/extra", None, 404, "not_found").await;
+    expect_error(
+        &app,
+        "GET",
+        "/api/v1/rounds/1/extra",
+        None,
+        404,
+        "not_found",
+    )
+    .await;
     expect_error(&app, "POST", "/api/v1/run", None, 405, "method_not_allowed").await;
-    expect_error(&app, "DELETE", "/api/v1/clients/lab-d", None, 405, "method_not_allowed").await;
+    expect_error(
+        &app,
+        "DELETE",
+        "/api/v1/clients/lab-d",
+        None,
+        405,
+        "method_not_allowed",
+    )
+    .await;
     let auth = bearer(KEY);
-    expect_error(&app, "GET", "/api/v1/training/stop", Some(&auth), 405, "method_not_allowed").await;
+    expect_error(
+        &app,
+        "GET",
+        "/api/v1/training/stop",
+        Some(&auth),
+        405,
+        "method_not_allowed",
+    )
+    .await;
     expect_error(&app, "PUT", "/metrics", None, 405, "method_not_allowed").await;
 }
 
@@ -134,23 +166,59 @@ async fn commands_follow_the_state_machine() {
     let app = app(fake.clone(), Some(KEY), false);
     let auth = bearer(KEY);
     let (s, v) = json(&app, "POST", "/api/v1/training/pause", Some(&auth)).await;
-    assert_eq!((s.as_u16(), v["training_state"].as_str()), (200, Some("paused")));
+    assert_eq!(
+        (s.as_u16(), v["training_state"].as_str()),
+        (200, Some("paused"))
+    );
     assert_eq!(v["phase"], "paused");
-    let msg = expect_error(&app, "POST", "/api/v1/training/pause", Some(&auth), 409, "conflict").await;
+    let msg = expect_error(
+        &app,
+        "POST",
+        "/api/v1/training/pause",
+        Some(&auth),
+        409,
+        "conflict",
+    )
+    .await;
     assert!(msg.contains("pause"), "{msg}");
     let (s, v) = json(&app, "POST", "/api/v1/training/resume", Some(&auth)).await;
-    assert_eq!((s.as_u16(), v["training_state"].as_str()), (200, Some("running")));
-    expect_error(&app, "POST", "/api/v1/training/start", Some(&auth), 409, "conflict").await;
+    assert_eq!(
+        (s.as_u16(), v["training_state"].as_str()),
+        (200, Some("running"))
+    );
+    expect_error(
+        &app,
+        "POST",
+        "/api/v1/training/start",
+        Some(&auth),
+        409,
+        "conflict",
+    )
+    .await;
     let (s, v) = json(&app, "POST", "/api/v1/training/stop", Some(&auth)).await;
-    assert_eq!((s.as_u16(), v["training_state"].as_str()), (200, Some("finished")));
-    expect_error(&app, "POST", "/api/v1/training/stop", Some(&auth), 409, "conflict").await;
+    assert_eq!(
+        (s.as_u16(), v["training_state"].as_str()),
+        (200, Some("finished"))
+    );
+    expect_error(
+        &app,
+        "POST",
+        "/api/v1/training/stop",
+        Some(&auth),
+        409,
+        "conflict",
+    )
+    .await;
     assert_eq!(*fake.state.lock().unwrap(), TrainingState::Finished);
 
     let idle = Fake::new();
     *idle.state.lock().unwrap() = TrainingState::Idle;
     let app = common::app(idle, Some(KEY), false);
     let (s, v) = json(&app, "POST", "/api/v1/training/start", Some(&auth)).await;
-    assert_eq!((s.as_u16(), v["training_state"].as_str()), (200, Some("running")));
+    assert_eq!(
+        (s.as_u16(), v["training_state"].as_str()),
+        (200, Some("running"))
+    );
 }
 
 #[tokio::test]
@@ -161,12 +229,41 @@ async fn mutating_routes_require_the_admin_key() {
         let uri = format!("/api/v1/training/{cmd}");
         let (s, h, _) = send(&app, "POST", &uri, None).await;
         assert_eq!(s, 401);
-        assert!(h["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert!(
+            h["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
         expect_error(&app, "POST", &uri, None, 401, "unauthorized").await;
-        expect_error(&app, "POST", &uri, Some("Basic dXNlcjpwdw=="), 401, "unauthorized").await;
+        expect_error(
+            &app,
+            "POST",
+            &uri,
+            Some("Basic dXNlcjpwdw=="),
+            401,
+            "unauthorized",
+        )
+        .await;
         expect_error(&app, "POST", &uri, Some(&bearer("wrong")), 403, "forbidden").await;
-        expect_error(&app, "POST", &uri, Some(&bearer("test-admin-ke")), 403, "forbidden").await;
-        expect_error(&app, "POST", &uri, Some(&bearer("test-admin-key2")), 403, "forbidden").await;
+        expect_error(
+            &app,
+            "POST",
+            &uri,
+            Some(&bearer("test-admin-ke")),
+            403,
+            "forbidden",
+        )
+        .await;
+        expect_error(
+            &app,
+            "POST",
+            &uri,
+            Some(&bearer("test-admin-key2")),
+            403,
+            "forbidden",
+        )
+        .await;
     }
     // Nothing changed.
     assert_eq!(*fake.state.lock().unwrap(), TrainingState::Running);
@@ -218,7 +315,13 @@ async fn reads_can_require_the_key() {
     // Auth is checked before the path parameter.
     expect_error(&app, "GET", "/api/v1/rounds/abc", None, 401, "unauthorized").await;
     // Probes, metrics, OpenAPI and the page itself stay open for probes and scrapers.
-    for uri in ["/api/v1/health", "/api/v1/ready", "/api/v1/openapi.json", "/metrics", "/"] {
+    for uri in [
+        "/api/v1/health",
+        "/api/v1/ready",
+        "/api/v1/openapi.json",
+        "/metrics",
+        "/",
+    ] {
         let (s, _, _) = send(&app, "GET", uri, None).await;
         assert_eq!(s, 200, "{uri}");
     }

@@ -22,8 +22,12 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AggregateError, ConfigError};
-use crate::robust::{ServerOptimizer, ServerOptimizerState, coordinate_median, krum, multi_krum, trimmed_mean};
-use crate::strategy::{Aggregator, Buffered, ClientHints, FedAvg, FedProx, NoiseRng, Strategy, WeightedMean};
+use crate::robust::{
+    ServerOptimizer, ServerOptimizerState, coordinate_median, krum, multi_krum, trimmed_mean,
+};
+use crate::strategy::{
+    Aggregator, Buffered, ClientHints, FedAvg, FedProx, NoiseRng, Strategy, WeightedMean,
+};
 
 /// A strategy as written in configuration and on the command line.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,11 +58,13 @@ impl FromStr for StrategySpec {
         };
         let num = |what: &str| -> Result<f64, ConfigError> {
             let a = arg.ok_or_else(|| bad(format!("`{name}` needs a value: `{name}:<{what}>`")))?;
-            a.parse::<f64>().map_err(|_| bad(format!("`{a}` is not a number in `{s}`")))
+            a.parse::<f64>()
+                .map_err(|_| bad(format!("`{a}` is not a number in `{s}`")))
         };
         let int = |what: &str| -> Result<usize, ConfigError> {
             let a = arg.ok_or_else(|| bad(format!("`{name}` needs a value: `{name}:<{what}>`")))?;
-            a.parse::<usize>().map_err(|_| bad(format!("`{a}` is not a count in `{s}`")))
+            a.parse::<usize>()
+                .map_err(|_| bad(format!("`{a}` is not a count in `{s}`")))
         };
         let no_arg = |spec: StrategySpec| match arg {
             None => Ok(spec),
@@ -116,12 +122,12 @@ impl StrategySpec {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), ConfigError> {
         match *self {
-            Self::FedProx(mu) if !(mu.is_finite() && mu >= 0.0) => {
-                Err(ConfigError::Invalid(format!("fedprox mu must be ≥ 0, got {mu}")))
-            }
-            Self::TrimmedMean(b) if !(0.0..0.5).contains(&b) => {
-                Err(ConfigError::Invalid(format!("trimmed-mean fraction must be in [0, 0.5), got {b}")))
-            }
+            Self::FedProx(mu) if !(mu.is_finite() && mu >= 0.0) => Err(ConfigError::Invalid(
+                format!("fedprox mu must be ≥ 0, got {mu}"),
+            )),
+            Self::TrimmedMean(b) if !(0.0..0.5).contains(&b) => Err(ConfigError::Invalid(format!(
+                "trimmed-mean fraction must be in [0, 0.5), got {b}"
+            ))),
             Self::FedOpt(o) => o.validate(),
             _ => Ok(()),
         }
@@ -132,7 +138,10 @@ impl StrategySpec {
         match *self {
             Self::FedAvg => Box::new(FedAvg),
             Self::FedProx(mu) => Box::new(FedProx { mu }),
-            Self::FedOpt(o) => Box::new(FedOpt { optimizer: o, state: None }),
+            Self::FedOpt(o) => Box::new(FedOpt {
+                optimizer: o,
+                state: None,
+            }),
             robust => Box::new(Robust(robust)),
         }
     }
@@ -185,16 +194,19 @@ impl Strategy for Robust {
     }
     fn aggregator(&self, model_len: usize) -> Box<dyn Aggregator> {
         let spec = self.0;
-        Box::new(Buffered::new(model_len, move |u: &[&[f32]], _w: &[u64]| match spec {
-            StrategySpec::Median => coordinate_median(u),
-            StrategySpec::TrimmedMean(b) => trimmed_mean(u, b),
-            StrategySpec::Krum(f) => krum(u, f).map(|i| u[i].to_vec()),
-            StrategySpec::MultiKrum(f) => {
-                let m = u.len().saturating_sub(f).max(1);
-                multi_krum(u, f, m).map(|(mean, _)| mean)
-            }
-            _ => Err(AggregateError::Invalid("not a robust rule".into())),
-        }))
+        Box::new(Buffered::new(
+            model_len,
+            move |u: &[&[f32]], _w: &[u64]| match spec {
+                StrategySpec::Median => coordinate_median(u),
+                StrategySpec::TrimmedMean(b) => trimmed_mean(u, b),
+                StrategySpec::Krum(f) => krum(u, f).map(|i| u[i].to_vec()),
+                StrategySpec::MultiKrum(f) => {
+                    let m = u.len().saturating_sub(f).max(1);
+                    multi_krum(u, f, m).map(|(mean, _)| mean)
+                }
+                _ => Err(AggregateError::Invalid("not a robust rule".into())),
+            },
+        ))
     }
 }
 
@@ -219,14 +231,22 @@ pub struct DpFedAvg {
 
 impl DpFedAvg {
     /// Validated constructor.
-    pub fn new(clip: f64, noise_multiplier: f64, expected_clients: f64) -> Result<Self, ConfigError> {
+    pub fn new(
+        clip: f64,
+        noise_multiplier: f64,
+        expected_clients: f64,
+    ) -> Result<Self, ConfigError> {
         let pos = |x: f64| x.is_finite() && x > 0.0;
         if !pos(clip) || !pos(noise_multiplier) || !pos(expected_clients) {
             return Err(ConfigError::Invalid(format!(
                 "DP-FedAvg needs positive clip ({clip}), noise multiplier ({noise_multiplier}) and expected clients ({expected_clients})"
             )));
         }
-        Ok(Self { clip, noise_multiplier, expected_clients })
+        Ok(Self {
+            clip,
+            noise_multiplier,
+            expected_clients,
+        })
     }
 }
 
@@ -239,7 +259,10 @@ struct ClippedSum {
 impl Aggregator for ClippedSum {
     fn add(&mut self, _client: &str, _n: u64, delta: &[f32]) -> Result<(), AggregateError> {
         if delta.len() != self.sum.len() {
-            return Err(AggregateError::LengthMismatch { expected: self.sum.len(), got: delta.len() });
+            return Err(AggregateError::LengthMismatch {
+                expected: self.sum.len(),
+                got: delta.len(),
+            });
         }
         let norm = crate::params::l2_norm(delta);
         let f = (self.p.clip / norm.max(1e-12)).min(1.0);
@@ -268,10 +291,17 @@ impl Aggregator for ClippedSum {
 
 impl Strategy for DpFedAvg {
     fn name(&self) -> String {
-        format!("dp-fedavg(clip={}, sigma={})", self.clip, self.noise_multiplier)
+        format!(
+            "dp-fedavg(clip={}, sigma={})",
+            self.clip, self.noise_multiplier
+        )
     }
     fn aggregator(&self, model_len: usize) -> Box<dyn Aggregator> {
-        Box::new(ClippedSum { sum: vec![0.0; model_len], count: 0, p: self.clone() })
+        Box::new(ClippedSum {
+            sum: vec![0.0; model_len],
+            count: 0,
+            p: self.clone(),
+        })
     }
     fn client_hints(&self) -> ClientHints {
         ClientHints::default()
@@ -294,18 +324,46 @@ mod tests {
 
     #[test]
     fn specs_parse_round_trip_and_reject_nonsense() {
-        for s in ["fedavg", "fedprox:0.01", "fedadam", "fedyogi", "fedadagrad", "median", "trimmed-mean:0.2", "krum:2", "multi-krum:1"] {
+        for s in [
+            "fedavg",
+            "fedprox:0.01",
+            "fedadam",
+            "fedyogi",
+            "fedadagrad",
+            "median",
+            "trimmed-mean:0.2",
+            "krum:2",
+            "multi-krum:1",
+        ] {
             let spec: StrategySpec = s.parse().unwrap();
-            assert_eq!(spec.to_string().parse::<StrategySpec>().unwrap(), spec, "{s}");
+            assert_eq!(
+                spec.to_string().parse::<StrategySpec>().unwrap(),
+                spec,
+                "{s}"
+            );
         }
-        for bad in ["", "fedavg:1", "fedprox", "fedprox:-1", "trimmed-mean:0.5", "krum:x", "sgd"] {
+        for bad in [
+            "",
+            "fedavg:1",
+            "fedprox",
+            "fedprox:-1",
+            "trimmed-mean:0.5",
+            "krum:x",
+            "sgd",
+        ] {
             assert!(bad.parse::<StrategySpec>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn robust_rules_resist_one_outlier() {
-        let honest = vec![vec![1.0, 1.0], vec![1.1, 0.9], vec![0.9, 1.1], vec![1.0, 1.05], vec![1.05, 1.0]];
+        let honest = vec![
+            vec![1.0, 1.0],
+            vec![1.1, 0.9],
+            vec![0.9, 1.1],
+            vec![1.0, 1.05],
+            vec![1.05, 1.0],
+        ];
         let mut all = honest.clone();
         all.push(vec![1000.0, -1000.0]);
         for s in ["median", "trimmed-mean:0.2", "krum:1", "multi-krum:1"] {

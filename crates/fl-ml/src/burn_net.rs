@@ -46,9 +46,15 @@ impl BurnNet {
 
     fn leaves(&self, params: &[f32], grad: bool) -> Result<Leaves, MlError> {
         let layout = self.spec.layout();
-        let total: usize = layout.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+        let total: usize = layout
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
         if params.len() != total {
-            return Err(MlError::Invalid(format!("{} parameters, the model has {total}", params.len())));
+            return Err(MlError::Invalid(format!(
+                "{} parameters, the model has {total}",
+                params.len()
+            )));
         }
         let mut off = 0;
         let mut take = |shape: &[usize]| {
@@ -115,21 +121,35 @@ impl BurnNet {
         let il = c.in_channels * c.in_h * c.in_w;
         let b = labels.len();
         if x.len() != b * il {
-            return Err(MlError::Invalid(format!("{} input values for {b} examples of {il}", x.len())));
+            return Err(MlError::Invalid(format!(
+                "{} input values for {b} examples of {il}",
+                x.len()
+            )));
         }
         if let Some(&bad) = labels.iter().find(|&&y| usize::from(y) >= c.classes) {
             return Err(MlError::Invalid(format!("label {bad} is not a class")));
         }
-        let xt = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [b, c.in_channels, c.in_h, c.in_w]), &self.device);
+        let xt = Tensor::<4>::from_data(
+            TensorData::new(x.to_vec(), [b, c.in_channels, c.in_h, c.in_w]),
+            &self.device,
+        );
         let yv: Vec<i64> = labels.iter().map(|&y| i64::from(y)).collect();
         let yt = Tensor::<2, Int>::from_data(TensorData::new(yv, [b, 1]), &self.device);
         Ok((xt, yt))
     }
 
     /// Mean cross-entropy over the batch; writes its gradient into `grad_out`.
-    pub fn loss_and_grad(&self, params: &[f32], x: &[f32], labels: &[u8], grad_out: &mut [f32]) -> Result<f32, MlError> {
+    pub fn loss_and_grad(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u8],
+        grad_out: &mut [f32],
+    ) -> Result<f32, MlError> {
         if grad_out.len() != params.len() {
-            return Err(MlError::Invalid("gradient buffer has the wrong length".into()));
+            return Err(MlError::Invalid(
+                "gradient buffer has the wrong length".into(),
+            ));
         }
         if labels.is_empty() {
             grad_out.fill(0.0);
@@ -139,12 +159,17 @@ impl BurnNet {
         let (x, y) = self.inputs(x, labels)?;
         let logits = self.forward(&l, x);
         let loss = log_softmax(logits, 1).gather(1, y).mean().neg();
-        let value = loss.to_data().try_to_vec::<f32>().map_err(|e| MlError::Invalid(format!("{e:?}")))?[0];
+        let value = loss
+            .to_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| MlError::Invalid(format!("{e:?}")))?[0];
         let grads = loss.backward();
         let mut off = 0;
         let mut put = |g: Option<TensorData>| -> Result<(), MlError> {
             let g = g.ok_or_else(|| MlError::Invalid("missing gradient".into()))?;
-            let v = g.try_to_vec::<f32>().map_err(|e| MlError::Invalid(format!("{e:?}")))?;
+            let v = g
+                .try_to_vec::<f32>()
+                .map_err(|e| MlError::Invalid(format!("{e:?}")))?;
             grad_out[off..off + v.len()].copy_from_slice(&v);
             off += v.len();
             Ok(())
@@ -161,7 +186,12 @@ impl BurnNet {
     }
 
     /// Sum of cross-entropy losses and number of correct predictions.
-    pub fn evaluate(&self, params: &[f32], x: &[f32], labels: &[u8]) -> Result<(f64, usize), MlError> {
+    pub fn evaluate(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        labels: &[u8],
+    ) -> Result<(f64, usize), MlError> {
         if labels.is_empty() {
             return Ok((0.0, 0));
         }
@@ -170,12 +200,18 @@ impl BurnNet {
         let logits = self.forward(&l, xt);
         let pred = logits.clone().argmax(1).into_data();
         let nll = log_softmax(logits, 1).gather(1, yt).neg().sum().into_data();
-        let loss = nll.try_to_vec::<f32>().map_err(|e| MlError::Invalid(format!("{e:?}")))?[0];
+        let loss = nll
+            .try_to_vec::<f32>()
+            .map_err(|e| MlError::Invalid(format!("{e:?}")))?[0];
         let pred: Vec<i64> = pred
             .convert::<i64>()
             .try_to_vec::<i64>()
             .map_err(|e| MlError::Invalid(format!("{e:?}")))?;
-        let correct = pred.iter().zip(labels).filter(|(p, y)| **p == i64::from(**y)).count();
+        let correct = pred
+            .iter()
+            .zip(labels)
+            .filter(|(p, y)| **p == i64::from(**y))
+            .count();
         Ok((f64::from(loss), correct))
     }
 }

@@ -18,7 +18,11 @@ pub struct LocalData {
 impl LocalData {
     /// Normalises a data set (or a client's subset of one).
     pub fn from_dataset(ds: &Dataset) -> Self {
-        Self { x: ds.normalized_f32(), y: ds.labels().to_vec(), image_len: ds.image_len() }
+        Self {
+            x: ds.normalized_f32(),
+            y: ds.labels().to_vec(),
+            image_len: ds.image_len(),
+        }
     }
 
     /// Builds from parts, checking the lengths agree.
@@ -56,6 +60,10 @@ impl LocalData {
     /// The first `n` examples (or all).
     pub fn head(&self, n: usize) -> Self {
         let n = n.min(self.len());
-        Self { x: self.x[..n * self.image_len].to_vec(), y: self.y[..n].to_vec(), image_len: self.image_len }
+        Self {
+            x: self.x[..n * self.image_len].to_vec(),
+            y: self.y[..n].to_vec(),
+            image_len: self.image_len,
+        }
     }
 }

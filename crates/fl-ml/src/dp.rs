@@ -33,7 +33,10 @@ impl DpSgd {
             )));
         }
         if !(self.max_grad_norm.is_finite() && self.max_grad_norm > 0.0) {
-            return Err(MlError::Invalid(format!("max_grad_norm must be positive, got {}", self.max_grad_norm)));
+            return Err(MlError::Invalid(format!(
+                "max_grad_norm must be positive, got {}",
+                self.max_grad_norm
+            )));
         }
         Ok(())
     }
@@ -69,7 +72,12 @@ pub fn poisson_batch<R: Rng + ?Sized>(n: usize, q: f64, rng: &mut R, out: &mut V
 }
 
 /// Adds N(0, std²) to each value of `sum` and divides by `denom`, in place.
-pub fn noise_and_normalise<R: Rng + ?Sized>(sum: &mut [f32], std: f64, denom: f64, rng: &mut R) -> Result<(), MlError> {
+pub fn noise_and_normalise<R: Rng + ?Sized>(
+    sum: &mut [f32],
+    std: f64,
+    denom: f64,
+    rng: &mut R,
+) -> Result<(), MlError> {
     let normal = Normal::new(0.0f64, std).map_err(|e| MlError::Invalid(format!("noise: {e}")))?;
     let inv = 1.0 / denom;
     for v in sum.iter_mut() {
@@ -118,8 +126,29 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_refused() {
-        assert!(DpSgd { noise_multiplier: 0.0, max_grad_norm: 1.0 }.validate().is_err());
-        assert!(DpSgd { noise_multiplier: 1.0, max_grad_norm: f64::NAN }.validate().is_err());
-        assert!(DpSgd { noise_multiplier: 1.0, max_grad_norm: 1.0 }.validate().is_ok());
+        assert!(
+            DpSgd {
+                noise_multiplier: 0.0,
+                max_grad_norm: 1.0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DpSgd {
+                noise_multiplier: 1.0,
+                max_grad_norm: f64::NAN
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DpSgd {
+                noise_multiplier: 1.0,
+                max_grad_norm: 1.0
+            }
+            .validate()
+            .is_ok()
+        );
     }
 }

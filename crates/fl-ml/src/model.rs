@@ -39,7 +39,9 @@ impl ModelSpec {
                 )));
             }
         };
-        Ok(Self { net: NetSpec::new(arch, act) })
+        Ok(Self {
+            net: NetSpec::new(arch, act),
+        })
     }
 
     /// The model's name (`cnn-small`, `cnn-fedavg`).
@@ -77,7 +79,9 @@ impl ModelSpec {
 
 impl Default for ModelSpec {
     fn default() -> Self {
-        Self { net: NetSpec::new(Arch::CnnSmall, Activation::Tanh) }
+        Self {
+            net: NetSpec::new(Arch::CnnSmall, Activation::Tanh),
+        }
     }
 }
 
@@ -102,9 +106,21 @@ mod tests {
 
     #[test]
     fn parameter_counts_match_the_papers() {
-        assert_eq!(ModelSpec::parse("cnn-small", "tanh").unwrap().num_params(), 26_010);
-        assert_eq!(ModelSpec::parse("cnn-fedavg", "relu").unwrap().num_params(), 1_663_370);
-        assert_eq!("cnn-small:relu".parse::<ModelSpec>().unwrap().activation_name(), "relu");
+        assert_eq!(
+            ModelSpec::parse("cnn-small", "tanh").unwrap().num_params(),
+            26_010
+        );
+        assert_eq!(
+            ModelSpec::parse("cnn-fedavg", "relu").unwrap().num_params(),
+            1_663_370
+        );
+        assert_eq!(
+            "cnn-small:relu"
+                .parse::<ModelSpec>()
+                .unwrap()
+                .activation_name(),
+            "relu"
+        );
         assert!("resnet".parse::<ModelSpec>().is_err());
         assert!(ModelSpec::parse("cnn-small", "gelu").is_err());
     }

@@ -15,9 +15,17 @@ use crate::error::MlError;
 
 /// Serialises a flat parameter vector to safetensors bytes, with `metadata`
 /// (e.g. model name, round) in the header.
-pub fn to_bytes(layout: &Layout, params: &[f32], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>, MlError> {
+pub fn to_bytes(
+    layout: &Layout,
+    params: &[f32],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>, MlError> {
     if params.len() != layout.len() {
-        return Err(MlError::Invalid(format!("{} values for a layout of {}", params.len(), layout.len())));
+        return Err(MlError::Invalid(format!(
+            "{} values for a layout of {}",
+            params.len(),
+            layout.len()
+        )));
     }
     let bytes: &[u8] = bytemuck::cast_slice(params);
     let views: Vec<(String, TensorView<'_>)> = layout
@@ -37,12 +45,19 @@ pub fn to_bytes(layout: &Layout, params: &[f32], metadata: Option<HashMap<String
 /// of the layout must be present with the right shape and dtype F32; extra
 /// tensors are an error too (a different architecture).
 pub fn from_bytes(layout: &Layout, bytes: &[u8]) -> Result<Vec<f32>, MlError> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| MlError::Invalid(format!("not a safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| MlError::Invalid(format!("not a safetensors file: {e}")))?;
     let mut out = vec![0.0f32; layout.len()];
     for t in layout.tensors() {
-        let view = st.tensor(&t.name).map_err(|_| MlError::Invalid(format!("missing tensor `{}`", t.name)))?;
+        let view = st
+            .tensor(&t.name)
+            .map_err(|_| MlError::Invalid(format!("missing tensor `{}`", t.name)))?;
         if view.dtype() != Dtype::F32 {
-            return Err(MlError::Invalid(format!("tensor `{}` is {:?}, expected F32", t.name, view.dtype())));
+            return Err(MlError::Invalid(format!(
+                "tensor `{}` is {:?}, expected F32",
+                t.name,
+                view.dtype()
+            )));
         }
         if view.shape() != t.shape.as_slice() {
             return Err(MlError::Invalid(format!(
@@ -58,16 +73,29 @@ pub fn from_bytes(layout: &Layout, bytes: &[u8]) -> Result<Vec<f32>, MlError> {
         }
     }
     if st.len() != layout.tensors().len() {
-        let extra: Vec<String> = st.names().into_iter().filter(|n| layout.get(n).is_none()).map(str::to_string).collect();
+        let extra: Vec<String> = st
+            .names()
+            .into_iter()
+            .filter(|n| layout.get(n).is_none())
+            .map(str::to_string)
+            .collect();
         return Err(MlError::Invalid(format!("unexpected tensors {extra:?}")));
     }
     Ok(out)
 }
 
 /// Writes a model file (atomically: temp file + rename).
-pub fn save(path: &Path, layout: &Layout, params: &[f32], metadata: Option<HashMap<String, String>>) -> Result<(), MlError> {
+pub fn save(
+    path: &Path,
+    layout: &Layout,
+    params: &[f32],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), MlError> {
     let bytes = to_bytes(layout, params, metadata)?;
-    let err = |e: std::io::Error| MlError::File { path: path.display().to_string(), message: e.to_string() };
+    let err = |e: std::io::Error| MlError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
@@ -78,6 +106,12 @@ pub fn save(path: &Path, layout: &Layout, params: &[f32], metadata: Option<HashM
 
 /// Reads a model file.
 pub fn load(path: &Path, layout: &Layout) -> Result<Vec<f32>, MlError> {
-    let bytes = std::fs::read(path).map_err(|e| MlError::File { path: path.display().to_string(), message: e.to_string() })?;
-    from_bytes(layout, &bytes).map_err(|e| MlError::File { path: path.display().to_string(), message: e.to_string() })
+    let bytes = std::fs::read(path).map_err(|e| MlError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    from_bytes(layout, &bytes).map_err(|e| MlError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }

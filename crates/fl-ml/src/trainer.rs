@@ -32,7 +32,9 @@ impl std::str::FromStr for Backend {
         match s {
             "native" => Ok(Self::Native),
             "burn" => Ok(Self::Burn),
-            o => Err(MlError::Invalid(format!("unknown backend `{o}` (expected native or burn)"))),
+            o => Err(MlError::Invalid(format!(
+                "unknown backend `{o}` (expected native or burn)"
+            ))),
         }
     }
 }
@@ -81,7 +83,9 @@ pub struct LocalTrainer {
 
 impl std::fmt::Debug for LocalTrainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalTrainer").field("spec", &self.spec).finish_non_exhaustive()
+        f.debug_struct("LocalTrainer")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,7 +149,9 @@ impl LocalTrainer {
         }
         let plan = &task.plan;
         if plan.batch_size == 0 || !(plan.learning_rate.is_finite() && plan.learning_rate > 0.0) {
-            return Err(MlError::Invalid("batch size and learning rate must be positive".into()));
+            return Err(MlError::Invalid(
+                "batch size and learning rate must be positive".into(),
+            ));
         }
         let n = data.len();
         let mut params = global.to_vec();
@@ -196,7 +202,11 @@ impl LocalTrainer {
             delta,
             num_examples: n as u64,
             steps,
-            loss: if steps > 0 { loss_sum / steps as f64 } else { f64::NAN },
+            loss: if steps > 0 {
+                loss_sum / steps as f64
+            } else {
+                f64::NAN
+            },
             sample_rate: dp.map(|_| q),
         })
     }
@@ -205,7 +215,9 @@ impl LocalTrainer {
     fn step_plain(&mut self, params: &[f32], data: &LocalData) -> Result<f32, MlError> {
         data.gather(&self.idx, &mut self.xb, &mut self.yb);
         match &mut self.engine {
-            Engine::Native(net) => Ok(net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad)?),
+            Engine::Native(net) => {
+                Ok(net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad)?)
+            }
             Engine::Burn(net) => net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad),
         }
     }
@@ -216,9 +228,14 @@ impl LocalTrainer {
         let b = self.yb.len();
         self.norms.resize(b, 0.0);
         match &mut self.engine {
-            Engine::Native(net) => {
-                Ok(net.clipped_grad_sum(params, &self.xb, &self.yb, c, &mut self.grad, &mut self.norms)?)
-            }
+            Engine::Native(net) => Ok(net.clipped_grad_sum(
+                params,
+                &self.xb,
+                &self.yb,
+                c,
+                &mut self.grad,
+                &mut self.norms,
+            )?),
             Engine::Burn(net) => {
                 // Reference path: one backward per example (the microbatch oracle).
                 self.grad.fill(0.0);
@@ -226,7 +243,12 @@ impl LocalTrainer {
                 let il = data.image_len;
                 let mut loss = 0.0;
                 for i in 0..b {
-                    loss += net.loss_and_grad(params, &self.xb[i * il..(i + 1) * il], &self.yb[i..=i], &mut g)?;
+                    loss += net.loss_and_grad(
+                        params,
+                        &self.xb[i * il..(i + 1) * il],
+                        &self.yb[i..=i],
+                        &mut g,
+                    )?;
                     let norm = g.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt() as f32;
                     let f = (c / (norm + 1e-6)).min(1.0);
                     self.norms[i] = norm;
@@ -256,6 +278,10 @@ impl LocalTrainer {
             }
         };
         let n = data.len().max(1) as f64;
-        Ok(EvalOutcome { loss: loss / n, accuracy: correct as f64 / n, num_examples: data.len() })
+        Ok(EvalOutcome {
+            loss: loss / n,
+            accuracy: correct as f64 / n,
+            num_examples: data.len(),
+        })
     }
 }

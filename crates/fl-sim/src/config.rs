@@ -232,12 +232,38 @@ impl SimConfig {
     pub fn from_file(path: &Path) -> Result<Self, SimError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Config(format!("cannot read {}: {e}", path.display())))?;
-        serde_saphyr::from_str(&text).map_err(|e| SimError::Config(format!("{}: {e}", path.display())))
+        serde_saphyr::from_str(&text)
+            .map_err(|e| SimError::Config(format!("{}: {e}", path.display())))
     }
 
     /// Applies flags over this configuration.
     pub fn apply(&mut self, f: &SimFlags) {
-        over!(self, f, clients, rounds, fraction, local_epochs, batch_size, lr, momentum, model, activation, dataset, partition, seed, strategy, codec, backend, epsilon, delta, max_grad_norm, accountant, conversion, user_clip, user_noise_multiplier);
+        over!(
+            self,
+            f,
+            clients,
+            rounds,
+            fraction,
+            local_epochs,
+            batch_size,
+            lr,
+            momentum,
+            model,
+            activation,
+            dataset,
+            partition,
+            seed,
+            strategy,
+            codec,
+            backend,
+            epsilon,
+            delta,
+            max_grad_norm,
+            accountant,
+            conversion,
+            user_clip,
+            user_noise_multiplier
+        );
         if f.data_dir.is_some() {
             self.data_dir = f.data_dir.clone();
         }
@@ -291,11 +317,21 @@ impl SimConfig {
         let partition: Partition = self.partition.parse().map_err(|e| cfg(&e))?;
         let strategy: StrategySpec = self.strategy.parse().map_err(|e| cfg(&e))?;
         let codec: CodecSpec = self.codec.parse().map_err(|e| cfg(&e))?;
-        let attack: Option<AttackSpec> =
-            self.attack.as_deref().map(str::parse).transpose().map_err(|e| cfg(&e))?;
+        let attack: Option<AttackSpec> = self
+            .attack
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| cfg(&e))?;
         let backend: fl_ml::Backend = self.backend.parse().map_err(|e| cfg(&e))?;
-        let accountant: AccountantKind = self.accountant.parse().map_err(|e: String| SimError::Config(e))?;
-        let conversion: Conversion = self.conversion.parse().map_err(|e: String| SimError::Config(e))?;
+        let accountant: AccountantKind = self
+            .accountant
+            .parse()
+            .map_err(|e: String| SimError::Config(e))?;
+        let conversion: Conversion = self
+            .conversion
+            .parse()
+            .map_err(|e: String| SimError::Config(e))?;
         if self.dp || self.user_dp {
             if !(self.delta > 0.0 && self.delta < 1.0) {
                 return bad(format!("delta must be in (0, 1), got {}", self.delta));
@@ -304,7 +340,10 @@ impl SimConfig {
                 return bad(format!("epsilon must be positive, got {}", self.epsilon));
             }
             if !(self.max_grad_norm.is_finite() && self.max_grad_norm > 0.0) {
-                return bad(format!("max_grad_norm must be positive, got {}", self.max_grad_norm));
+                return bad(format!(
+                    "max_grad_norm must be positive, got {}",
+                    self.max_grad_norm
+                ));
             }
             if let Some(s) = self.noise_multiplier
                 && !(s.is_finite() && s > 0.0)
@@ -313,7 +352,10 @@ impl SimConfig {
             }
         }
         if self.user_dp {
-            for (k, v) in [("user_clip", self.user_clip), ("user_noise_multiplier", self.user_noise_multiplier)] {
+            for (k, v) in [
+                ("user_clip", self.user_clip),
+                ("user_noise_multiplier", self.user_noise_multiplier),
+            ] {
                 if !(v.is_finite() && v > 0.0) {
                     return bad(format!("{k} must be positive, got {v}"));
                 }
@@ -325,7 +367,17 @@ impl SimConfig {
         if matches!(self.train_limit, Some(0)) || matches!(self.test_limit, Some(0)) {
             return bad("train_limit and test_limit must be at least 1".into());
         }
-        Ok(Parsed { model, dataset, partition, strategy, codec, attack, backend, accountant, conversion })
+        Ok(Parsed {
+            model,
+            dataset,
+            partition,
+            strategy,
+            codec,
+            attack,
+            backend,
+            accountant,
+            conversion,
+        })
     }
 }
 

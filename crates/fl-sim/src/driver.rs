@@ -68,7 +68,10 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
         test = test.subset(&(0..n.min(test.len())).collect::<Vec<_>>())?;
     }
     let parts = fl_data::partition(train.labels(), cfg.clients, &p.partition, cfg.seed)?;
-    let malicious = p.attack.map(|a| a.malicious_clients(cfg.clients, cfg.seed)).unwrap_or_default();
+    let malicious = p
+        .attack
+        .map(|a| a.malicious_clients(cfg.clients, cfg.seed))
+        .unwrap_or_default();
     let mut clients: Vec<SimClient> = parts
         .iter()
         .enumerate()
@@ -76,13 +79,18 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
             Ok(SimClient {
                 id: format!("client-{:03}", i + 1),
                 data: LocalData::from_dataset(&train.subset(idx)?),
-                feedback: matches!(p.codec, CodecSpec::TopK { .. }).then(|| ErrorFeedback::new(p.model.num_params())),
+                feedback: matches!(p.codec, CodecSpec::TopK { .. })
+                    .then(|| ErrorFeedback::new(p.model.num_params())),
                 malicious: malicious.contains(&i),
             })
         })
         .collect::<Result<_, fl_data::Error>>()?;
     let test = LocalData::from_dataset(&test);
-    let by_id: HashMap<String, usize> = clients.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
+    let by_id: HashMap<String, usize> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.clone(), i))
+        .collect();
 
     let plan = fl_core::adapt::TrainPlan {
         local_epochs: cfg.local_epochs,
@@ -92,14 +100,24 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
         max_steps: None,
         proximal_mu: 0.0,
     };
-    let dp = if cfg.dp { Some(dp_plan(cfg, &p, &plan, &clients)?) } else { None };
+    let dp = if cfg.dp {
+        Some(dp_plan(cfg, &p, &plan, &clients)?)
+    } else {
+        None
+    };
     let (strategy, sampling): (Box<dyn Strategy>, Sampling) = if cfg.user_dp {
         let expected = cfg.fraction * cfg.clients as f64;
         let s = DpFedAvg::new(cfg.user_clip, cfg.user_noise_multiplier, expected)
             .map_err(|e| SimError::Config(e.to_string()))?;
         (Box::new(s), Sampling::Poisson { rate: cfg.fraction })
     } else {
-        (p.strategy.build(), Sampling::Fraction { fraction: cfg.fraction, min_clients: 1 })
+        (
+            p.strategy.build(),
+            Sampling::Fraction {
+                fraction: cfg.fraction,
+                min_clients: 1,
+            },
+        )
     };
     let ecfg = EngineConfig {
         rounds: cfg.rounds,
@@ -126,7 +144,8 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
     let mut client_noise = noise();
     let layout = p.model.layout();
     let initial = Params::new(p.model.init(cfg.seed));
-    let mut engine = RoundEngine::new(ecfg, strategy, initial, noise()).map_err(|e| SimError::Config(e.to_string()))?;
+    let mut engine = RoundEngine::new(ecfg, strategy, initial, noise())
+        .map_err(|e| SimError::Config(e.to_string()))?;
     let mut trainer = LocalTrainer::new(p.model, p.backend)?;
     let mut evaluator = LocalTrainer::new(p.model, p.backend)?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xC0DEC);
@@ -134,7 +153,10 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
 
     let now = |s: &Instant| s.elapsed();
     for c in &clients {
-        let caps = Capabilities { num_examples: c.data.len() as u64, ..Capabilities::default() };
+        let caps = Capabilities {
+            num_examples: c.data.len() as u64,
+            ..Capabilities::default()
+        };
         engine.handle_join(now(&started), c.id.clone(), caps);
     }
 
@@ -156,7 +178,12 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
             break;
         };
         match ev {
-            Event::RoundStarted { round, model_version, tasks, .. } => {
+            Event::RoundStarted {
+                round,
+                model_version,
+                tasks,
+                ..
+            } => {
                 round_started = Instant::now();
                 bytes = (model_bytes * tasks.len() as u64, 0);
                 obs.round_started(round, tasks.len());
@@ -164,7 +191,17 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
                 let n = tasks.len();
                 for (done, (id, task)) in tasks.into_iter().enumerate() {
                     let c = &mut clients[by_id[&id]];
-                    let upd = train_client(c, &mut trainer, &global, &task, &layout, p.codec, &mut rng, &mut *client_noise, p.attack)?;
+                    let upd = train_client(
+                        c,
+                        &mut trainer,
+                        &global,
+                        &task,
+                        &layout,
+                        p.codec,
+                        &mut rng,
+                        &mut *client_noise,
+                        p.attack,
+                    )?;
                     bytes.1 += upd.1;
                     let update = Update {
                         client: id.clone(),
@@ -203,16 +240,27 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
                     dropped: s.dropped.clone(),
                     attempt: s.attempt,
                     train_loss: s.train_loss,
-                    epsilon: engine.ledger().map(|l| l.clients().map(|(_, a)| a.spent_epsilon()).fold(0.0, f64::max)),
+                    epsilon: engine.ledger().map(|l| {
+                        l.clients()
+                            .map(|(_, a)| a.spent_epsilon())
+                            .fold(0.0, f64::max)
+                    }),
                     plans: BTreeMap::new(),
                     aggregation_seconds: last_update_secs,
                 };
-                obs.round_completed(&RoundRow { record: record.clone() });
+                obs.round_completed(&RoundRow {
+                    record: record.clone(),
+                });
                 report.final_accuracy = Some(ev.accuracy);
                 report.final_loss = Some(ev.loss);
                 report.rounds.push(record);
             }
-            Event::RoundFailed { round, attempt, reason, .. } => {
+            Event::RoundFailed {
+                round,
+                attempt,
+                reason,
+                ..
+            } => {
                 let m = format!("round {round} attempt {attempt} failed: {reason}");
                 obs.warn(&m);
                 report.warnings.push(m);
@@ -231,7 +279,9 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
                 }
             }
             Event::BudgetExhausted { client, spent } => {
-                let m = format!("{client}: privacy budget exhausted at ε = {spent:.3}; it trains no more");
+                let m = format!(
+                    "{client}: privacy budget exhausted at ε = {spent:.3}; it trains no more"
+                );
                 obs.warn(&m);
                 report.warnings.push(m);
                 report.clients.entry(client).or_default().budget_exhausted = true;
@@ -255,7 +305,10 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
     }
     if let (Some(l), Some(d)) = (engine.ledger(), dp.as_ref()) {
         for c in &clients {
-            let rec = report.clients.entry(c.id.clone()).or_insert_with(ClientRecord::default);
+            let rec = report
+                .clients
+                .entry(c.id.clone())
+                .or_insert_with(ClientRecord::default);
             rec.epsilon = Some(l.status(&c.id).spent);
             rec.epsilon_budget = Some(d.epsilon);
         }
@@ -296,7 +349,10 @@ fn train_client(
     noise: &mut dyn NoiseRng,
     attack: Option<fl_core::robust::AttackSpec>,
 ) -> Result<(fl_ml::TrainOutcome, u64, Vec<f32>), SimError> {
-    let dp = task.dp.as_ref().map(|d| DpSgd { noise_multiplier: d.noise_multiplier, max_grad_norm: d.max_grad_norm });
+    let dp = task.dp.as_ref().map(|d| DpSgd {
+        noise_multiplier: d.noise_multiplier,
+        max_grad_norm: d.max_grad_norm,
+    });
     let out = trainer.train(global, &c.data, task, dp.as_ref(), noise)?;
     let mut delta = out.delta.clone();
     if c.malicious
@@ -309,17 +365,28 @@ fn train_client(
         None => codec::encode(codec_spec, &delta, layout, rng),
     }
     .map_err(|e| SimError::Config(format!("codec: {e}")))?;
-    let decoded = codec::decode(&wire, layout.len()).map_err(|e| SimError::Config(format!("codec: {e}")))?;
+    let decoded =
+        codec::decode(&wire, layout.len()).map_err(|e| SimError::Config(format!("codec: {e}")))?;
     Ok((out, wire.len() as u64, decoded))
 }
 
 /// Derives the DP plan: σ from the budget and the planned steps when not given.
-fn dp_plan(cfg: &SimConfig, p: &Parsed, plan: &fl_core::adapt::TrainPlan, clients: &[SimClient]) -> Result<DpPlan, SimError> {
+fn dp_plan(
+    cfg: &SimConfig,
+    p: &Parsed,
+    plan: &fl_core::adapt::TrainPlan,
+    clients: &[SimClient],
+) -> Result<DpPlan, SimError> {
     let noise_multiplier = match cfg.noise_multiplier {
         Some(s) => s,
         None => {
             // Worst case: the smallest shard (largest q) trained in every round.
-            let n = clients.iter().map(|c| c.data.len()).min().unwrap_or(1).max(1) as u64;
+            let n = clients
+                .iter()
+                .map(|c| c.data.len())
+                .min()
+                .unwrap_or(1)
+                .max(1) as u64;
             let q = (f64::from(plan.batch_size) / n as f64).min(1.0);
             let steps = plan.steps(n) * cfg.rounds;
             noise_multiplier_for(cfg.epsilon, cfg.delta, q, steps, p.accountant, p.conversion)

@@ -34,16 +34,25 @@ impl Observer for Console {
         if !self.header {
             println!(
                 "{:>5}  {:>8}  {:>8}  {:>8}  {:>12}  {:>12}  {:>7}  {:>7}",
-                "round", "accuracy", "loss", "seconds", "bytes_up", "bytes_down", "clients", "epsilon"
+                "round",
+                "accuracy",
+                "loss",
+                "seconds",
+                "bytes_up",
+                "bytes_down",
+                "clients",
+                "epsilon"
             );
             self.header = true;
         }
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(clients as u64);
             bar.set_style(
-                ProgressStyle::with_template("round {msg} [{bar:30}] {pos}/{len} clients {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "round {msg} [{bar:30}] {pos}/{len} clients {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar.set_message(round.to_string());
             self.bar = Some(bar);
@@ -98,7 +107,10 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    let mut console = Console { bar: None, header: false };
+    let mut console = Console {
+        bar: None,
+        header: false,
+    };
     match fl_sim::run(&cfg, &mut console) {
         Ok(report) => {
             println!(
@@ -107,7 +119,9 @@ fn main() -> ExitCode {
                 report.rounds.len(),
                 report.total_seconds,
                 report.outcome,
-                report.user_level_epsilon.map_or(String::new(), |e| format!(", user-level ε = {e:.3}"))
+                report
+                    .user_level_epsilon
+                    .map_or(String::new(), |e| format!(", user-level ε = {e:.3}"))
             );
             if let Some(p) = &cfg.report {
                 println!("report written to {}", p.display());

@@ -114,7 +114,10 @@ impl ControlPlane for Fake {
         fake_rounds().into_iter().find(|r| r.round == round)
     }
     fn clients(&self) -> Vec<ClientInfo> {
-        CLIENTS.iter().map(|(id, on, e)| client_info(id, *on, *e)).collect()
+        CLIENTS
+            .iter()
+            .map(|(id, on, e)| client_info(id, *on, *e))
+            .collect()
     }
     fn client(&self, id: &str) -> Option<ClientInfo> {
         self.clients().into_iter().find(|c| c.client_id == id)
@@ -221,7 +224,10 @@ pub async fn json(
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    assert!(ct.starts_with("application/json"), "{method} {uri}: content-type {ct:?}");
+    assert!(
+        ct.starts_with("application/json"),
+        "{method} {uri}: content-type {ct:?}"
+    );
     (status, serde_json::from_slice(&body).expect("JSON body"))
 }
 
