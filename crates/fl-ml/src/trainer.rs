@@ -66,8 +66,8 @@ pub struct EvalOutcome {
 }
 
 enum Engine {
-    Native(Network),
-    Burn(BurnNet),
+    Native(Box<Network>),
+    Burn(Box<BurnNet>),
 }
 
 /// Trains and evaluates one model spec; reuses its buffers across rounds.
@@ -93,8 +93,8 @@ impl LocalTrainer {
     /// A trainer for `spec` on `backend`.
     pub fn new(spec: ModelSpec, backend: Backend) -> Result<Self, MlError> {
         let engine = match backend {
-            Backend::Native => Engine::Native(Network::new(spec.net)?),
-            Backend::Burn => Engine::Burn(BurnNet::flex(spec.net)),
+            Backend::Native => Engine::Native(Box::new(Network::new(spec.net)?)),
+            Backend::Burn => Engine::Burn(Box::new(BurnNet::flex(spec.net))),
         };
         Ok(Self {
             spec,

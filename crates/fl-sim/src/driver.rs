@@ -7,7 +7,7 @@ use fl_core::adapt::Capabilities;
 use fl_core::codec::{self, CodecSpec, ErrorFeedback};
 use fl_core::engine::{DpPlan, EngineConfig, Event, FinishReason, RoundEngine, TrainTask, Update};
 use fl_core::privacy::{BudgetLevel, noise_multiplier_for, user_level_epsilon};
-use fl_core::report::{ClientRecord, RoundRecord, RunReport};
+use fl_core::report::{RoundRecord, RunReport};
 use fl_core::sampling::Sampling;
 use fl_core::strategies::DpFedAvg;
 use fl_core::strategy::{NoiseRng, Strategy};
@@ -305,10 +305,7 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
     }
     if let (Some(l), Some(d)) = (engine.ledger(), dp.as_ref()) {
         for c in &clients {
-            let rec = report
-                .clients
-                .entry(c.id.clone())
-                .or_insert_with(ClientRecord::default);
+            let rec = report.clients.entry(c.id.clone()).or_default();
             rec.epsilon = Some(l.status(&c.id).spent);
             rec.epsilon_budget = Some(d.epsilon);
         }
