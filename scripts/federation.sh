@@ -15,7 +15,11 @@
 #   --model M          cnn-small | cnn-fedavg [cnn-small]
 #   --codec C          none | fp16 | int8 | topk:F[+int8] [none]
 #   --strategy S       fedavg | fedprox:MU | ... [fedavg]
-#   --fraction F --quorum Q --local-epochs E --batch-size B --lr LR --activation A
+#   --fraction F --quorum Q --local-epochs E --batch-size B --lr LR --momentum M [0.9]
+#   --activation A
+#   --attack KIND:FRAC the first ceil(FRAC*N) clients poison their updates (KIND: scale:F,
+#                      sign-flip, noise:STD); research only, see fl-client --attack
+#   --kill K           kill -9 clients 1..K one second after round 1 completes (dropout test)
 #   --round-timeout SECS                     passed to the coordinator config
 #   --max-examples N   examples per client (0 = full shard) [0]
 #   --eval-examples N  test images for evaluation (0 = all) [0]
@@ -26,7 +30,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLIENTS=3 ROUNDS=5 SEED=42 REPORT="" MODEL=cnn-small CODEC=none STRATEGY=fedavg
-FRACTION=1.0 QUORUM=1.0 EPOCHS=1 BATCH=32 LR=0.05 ACTIVATION=tanh TIMEOUT_ROUND=300
+FRACTION=1.0 QUORUM=1.0 EPOCHS=1 BATCH=32 LR=0.05 MOMENTUM=0.9 ACTIVATION=tanh TIMEOUT_ROUND=300
+ATTACK="" KILL=0
 MAX_EXAMPLES=0 EVAL_EXAMPLES=0 WORKDIR="" PROFILE=release TIMEOUT=1800
 
 die() { echo "federation.sh: $*" >&2; exit 2; }
@@ -45,6 +50,9 @@ while [ $# -gt 0 ]; do
     --local-epochs) need "$@"; EPOCHS=$2; shift 2 ;;
     --batch-size) need "$@"; BATCH=$2; shift 2 ;;
     --lr) need "$@"; LR=$2; shift 2 ;;
+    --momentum) need "$@"; MOMENTUM=$2; shift 2 ;;
+    --attack) need "$@"; ATTACK=$2; shift 2 ;;
+    --kill) need "$@"; KILL=$2; shift 2 ;;
     --activation) need "$@"; ACTIVATION=$2; shift 2 ;;
     --round-timeout) need "$@"; TIMEOUT_ROUND=$2; shift 2 ;;
     --max-examples) need "$@"; MAX_EXAMPLES=$2; shift 2 ;;
@@ -59,6 +67,13 @@ done
 [[ $CLIENTS =~ ^[0-9]+$ ]] && [ "$CLIENTS" -ge 1 ] || die "--clients must be a positive integer"
 [[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 1 ] || die "--rounds must be a positive integer"
 [[ $SEED =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer"
+[[ $KILL =~ ^[0-9]+$ ]] && [ "$KILL" -lt "$CLIENTS" ] || die "--kill must be 0..clients-1"
+ATTACKERS=0 ATTACK_KIND=""
+if [ -n "$ATTACK" ]; then
+  ATTACK_KIND=${ATTACK%:*}; frac=${ATTACK##*:}
+  [[ $frac =~ ^0?\.[0-9]+$|^1(\.0*)?$ ]] && [ "$ATTACK_KIND" != "$ATTACK" ] || die "--attack must be KIND:FRACTION, e.g. sign-flip:0.2"
+  ATTACKERS=$(python3 -c "import math; print(math.ceil($frac * $CLIENTS - 1e-9))")
+fi
 
 export FL_DATA_DIR=${FL_DATA_DIR:-$REPO/../shared/data/mnist}
 [ -d "$FL_DATA_DIR" ] || die "MNIST not found at $FL_DATA_DIR (set FL_DATA_DIR)"
@@ -71,7 +86,7 @@ fi
 WORKDIR=${WORKDIR:-$(mktemp -d /tmp/fl-federation.XXXXXX)}
 mkdir -p "$WORKDIR/logs"
 REPORT=${REPORT:-$WORKDIR/report.json}
-PIDS=()
+PIDS=() CLIENT_PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   sleep 0.5
@@ -100,6 +115,7 @@ strategy: "$STRATEGY"
 local_epochs: $EPOCHS
 batch_size: $BATCH
 lr: $LR
+momentum: $MOMENTUM
 codec: "$CODEC"
 evaluation: {dataset: mnist, max_examples: $EVAL_EXAMPLES}
 output: {dir: "$WORKDIR", report: "$REPORT", model: "$WORKDIR/model.safetensors", linger_secs: 2}
@@ -119,9 +135,19 @@ START=$(date +%s.%N)
 COORD=$!; PIDS+=("$COORD")
 for i in $(seq 1 "$CLIENTS"); do
   id=$(printf 'client-%03d' "$i")
-  "$BIN/fl-client" --config "$WORKDIR/client.yaml" --client-id "$id" >"$WORKDIR/logs/$id.log" 2>&1 &
-  PIDS+=("$!")
+  extra=()
+  [ "$i" -le "$ATTACKERS" ] && extra=(--attack "$ATTACK_KIND")
+  "$BIN/fl-client" --config "$WORKDIR/client.yaml" --client-id "$id" "${extra[@]}" >"$WORKDIR/logs/$id.log" 2>&1 &
+  PIDS+=("$!"); CLIENT_PIDS+=("$!")
 done
+if [ "$KILL" -gt 0 ]; then
+  (
+    until grep -q "round completed" "$WORKDIR/logs/coordinator.log" 2>/dev/null; do sleep 0.2; done
+    sleep 1
+    for i in $(seq 0 $((KILL - 1))); do kill -9 "${CLIENT_PIDS[$i]}" 2>/dev/null || true; done
+    echo "federation.sh: killed -9 clients 1..$KILL after round 1" >&2
+  ) &
+fi
 echo "federation.sh: coordinator pid $COORD on 127.0.0.1:$GRPC_PORT (http $HTTP_PORT), $CLIENTS clients, logs in $WORKDIR/logs" >&2
 
 rc=0

@@ -51,8 +51,10 @@ fn record(e: &Entry, value: f64) {
 }
 
 #[tokio::test]
-#[ignore = "known failure (2026-11-30): the rendered exposition is empty in this test; recorder/handle wiring to be fixed, see closing note"]
 async fn every_contract_metric_renders_with_its_type_and_labels() {
+    // Recording before a recorder exists goes to the no-op recorder and is lost, which is
+    // what the coordinator avoids by installing it first thing; so must the test.
+    fl_api::install_metrics_recorder().unwrap();
     let entries = contract();
     assert!(
         entries.len() >= 20,
@@ -101,8 +103,8 @@ async fn every_contract_metric_renders_with_its_type_and_labels() {
 }
 
 #[tokio::test]
-#[ignore = "known failure (2026-11-30): the rendered exposition is empty in this test; recorder/handle wiring to be fixed, see closing note"]
 async fn histograms_use_the_configured_buckets() {
+    fl_api::install_metrics_recorder().unwrap();
     metrics::histogram!(names::ROUND_DURATION_SECONDS).record(7.0);
     metrics::histogram!(names::AGGREGATION_SECONDS).record(0.02);
     let app = app(Fake::new(), None, false);

@@ -28,6 +28,17 @@ pub struct ClientConfig {
     pub long_poll_ms: u64,
     /// Reconnection backoff.
     pub backoff: BackoffConfig,
+    /// Enrollment token sent at registration (null = none; the coordinator decides whether
+    /// it needs one). Prefer the `FL_CLIENT_TOKEN` variable to a token in a file.
+    pub auth_token: Option<String>,
+    /// TLS to the coordinator (required with an `https://` URL): the CA that signs the
+    /// coordinator's certificate, the name it carries, and for mutual TLS this client's
+    /// certificate and key.
+    pub tls: Option<fl_tls::ClientTlsSettings>,
+    /// RESEARCH AND TESTS ONLY: make this client an attacker that poisons its updates
+    /// (`scale:<factor>`, `sign-flip`, `noise:<std>`), to test robust aggregation over the
+    /// real network. Null for every real client.
+    pub attack: Option<String>,
 }
 
 /// Where the client's shard comes from.
@@ -72,6 +83,9 @@ impl Default for ClientConfig {
             warmup_steps: 3,
             long_poll_ms: 5000,
             backoff: BackoffConfig::default(),
+            auth_token: None,
+            tls: None,
+            attack: None,
         }
     }
 }
@@ -123,6 +137,32 @@ impl ClientConfig {
                 "coordinator must be an http:// or https:// URL, got {:?}",
                 self.coordinator
             ));
+        }
+        match (&self.tls, self.coordinator.starts_with("https://")) {
+            (None, true) => {
+                return bad("an https:// coordinator needs a tls section (ca, domain)".into());
+            }
+            (Some(_), false) => {
+                return bad("tls is set but the coordinator URL is not https://".into());
+            }
+            (Some(t), true) => {
+                for p in [Some(&t.ca), t.cert.as_ref(), t.key.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if !p.is_file() {
+                        return bad(format!("tls: no file at {}", p.display()));
+                    }
+                }
+                if t.cert.is_some() != t.key.is_some() {
+                    return bad("tls: cert and key go together".into());
+                }
+            }
+            (None, false) => {}
+        }
+        if let Some(a) = &self.attack {
+            a.parse::<fl_core::robust::Attack>()
+                .map_err(|e| ClientError::Config(format!("attack: {e}")))?;
         }
         fl_ml::ModelSpec::parse(&self.model, &self.activation)
             .map_err(|e| ClientError::Config(format!("model/activation: {e}")))?;
@@ -195,5 +235,20 @@ mod tests {
         let mut c = ClientConfig::default();
         c.coordinator = "127.0.0.1:1".into();
         assert!(c.validate().is_err());
+        let mut c = ClientConfig::default();
+        c.coordinator = "https://127.0.0.1:1".into();
+        assert!(c.validate().unwrap_err().to_string().contains("tls"));
+        c.tls = Some(fl_tls::ClientTlsSettings {
+            ca: "/nonexistent/ca.pem".into(),
+            cert: None,
+            key: None,
+            domain: "localhost".into(),
+        });
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/ca.pem")
+        );
     }
 }

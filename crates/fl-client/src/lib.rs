@@ -135,7 +135,14 @@ impl Client {
         let data = tokio::task::spawn_blocking(move || worker::load_shard(&c2, &id2))
             .await
             .map_err(|e| ClientError::Data(e.to_string()))??;
-        let worker = Worker::real(spec, data)?;
+        let mut worker = Worker::real(spec, data)?;
+        if let Some(a) = &cfg.attack {
+            let a: fl_core::robust::Attack = a
+                .parse()
+                .map_err(|e| ClientError::Config(format!("attack: {e}")))?;
+            tracing::warn!(client = %id, attack = ?a, "SIMULATED ATTACKER: this client poisons its updates");
+            worker.attack = Some(a);
+        }
         let mut c = Self::new(cfg, id, worker);
         c.samples_per_second = c.worker.warm_up(c.cfg.warmup_steps).await;
         info!(client = %c.id, examples = c.worker.num_examples(), samples_per_second = format_args!("{:.0}", c.samples_per_second), "client ready");
@@ -145,10 +152,18 @@ impl Client {
     /// Runs until the coordinator says the run is finished.
     pub async fn run(mut self) -> Result<ClientSummary, ClientError> {
         let mut summary = ClientSummary::default();
-        let endpoint = Endpoint::from_shared(self.cfg.coordinator.clone())
+        let mut endpoint = Endpoint::from_shared(self.cfg.coordinator.clone())
             .map_err(|e| ClientError::Config(format!("coordinator URL: {e}")))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
+        if let Some(t) = &self.cfg.tls {
+            fl_tls::install_crypto_provider();
+            let tls =
+                fl_tls::client_tls(t).map_err(|e| ClientError::Config(format!("tls: {e}")))?;
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| ClientError::Config(format!("tls: {e}")))?;
+        }
         let mut backoff = Duration::from_millis(self.cfg.backoff.initial_ms);
         let mut away_since: Option<Instant> = None;
         loop {
@@ -167,7 +182,14 @@ impl Client {
             .await;
             let (rpc, session) = match attempt {
                 Ok(x) => x,
-                Err(s) if is_transport(&s) || s.code() == Code::Unauthenticated => {
+                // A refused enrollment will not fix itself: fail with the coordinator's reason.
+                Err(s) if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied) => {
+                    return Err(ClientError::Coordinator(format!(
+                        "registration refused: {}",
+                        s.message()
+                    )));
+                }
+                Err(s) if is_transport(&s) => {
                     let since = *away_since.get_or_insert_with(Instant::now);
                     let give_up = self.cfg.backoff.give_up_secs;
                     if give_up > 0 && since.elapsed() > Duration::from_secs(give_up) {
@@ -210,7 +232,7 @@ impl Client {
         let r = rpc
             .register(pb::RegisterRequest {
                 client_id: self.id.clone(),
-                auth_token: String::new(),
+                auth_token: self.cfg.auth_token.clone().unwrap_or_default(),
                 capabilities: Some(pb::ClientCapabilities {
                     cores: self.cores,
                     memory_bytes: 0,
@@ -246,6 +268,12 @@ impl Client {
                 .await;
             let task = match res {
                 Ok(r) => r.into_inner().task,
+                // Over the coordinator's rate limit: back off and ask again.
+                Err(st) if st.code() == Code::ResourceExhausted => {
+                    debug!(client = %self.id, "rate limited: {}", st.message());
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
+                    continue;
+                }
                 Err(st) if st.code() == Code::Unauthenticated || is_transport(&st) => {
                     info!(client = %self.id, "session lost ({}): reconnecting", st.code());
                     return Err(None);

@@ -38,6 +38,13 @@ struct Cli {
     /// With --swarm-fake-train: simulated training time per task, milliseconds.
     #[arg(long, default_value_t = 0, requires = "swarm_fake_train")]
     swarm_fake_delay_ms: u64,
+    /// RESEARCH AND TESTS ONLY: poison this client's updates (`scale:<f>`, `sign-flip`,
+    /// `noise:<std>`), to test robust aggregation over the network.
+    #[arg(long, value_name = "KIND")]
+    attack: Option<String>,
+    /// Enrollment token (overrides auth_token; prefer the environment variable).
+    #[arg(long, env = "FL_CLIENT_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
     /// JSON logs.
     #[arg(long)]
     log_json: bool,
@@ -69,6 +76,12 @@ fn load(cli: &Cli) -> anyhow::Result<ClientConfig> {
     }
     if let Some(n) = cli.max_examples {
         cfg.data.max_examples = n;
+    }
+    if let Some(a) = &cli.attack {
+        cfg.attack = Some(a.clone());
+    }
+    if let Some(t) = cli.auth_token.as_ref().filter(|t| !t.is_empty()) {
+        cfg.auth_token = Some(t.clone());
     }
     if let Some(n) = cli.swarm {
         anyhow::ensure!(

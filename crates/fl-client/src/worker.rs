@@ -60,6 +60,8 @@ pub struct Worker {
     pub feedback: ErrorFeedback,
     /// Local privacy ledger (record-level DP).
     pub ledger: Option<Ledger>,
+    /// RESEARCH AND TESTS ONLY: poison every update this way (a simulated attacker).
+    pub attack: Option<fl_core::robust::Attack>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -117,6 +119,7 @@ impl Worker {
             },
             feedback: ErrorFeedback::default(),
             ledger: None,
+            attack: None,
         })
     }
 
@@ -131,6 +134,7 @@ impl Worker {
             },
             feedback: ErrorFeedback::default(),
             ledger: None,
+            attack: None,
         }
     }
 
@@ -260,6 +264,10 @@ impl Worker {
             }
         };
         let mut rng = ChaCha8Rng::seed_from_u64(task.seed ^ 0x5EED);
+        let mut delta = delta;
+        if let Some(a) = &self.attack {
+            a.apply(&mut delta, &mut rng);
+        }
         let payload = match codec {
             CodecSpec::TopK { .. } => self.feedback.encode(codec, &delta, &self.layout, &mut rng),
             _ => fl_core::codec::encode(codec, &delta, &self.layout, &mut rng),

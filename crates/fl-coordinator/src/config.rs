@@ -189,14 +189,32 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Longest GetTask long poll, milliseconds.
     pub max_long_poll_ms: u64,
+    /// Requests per second each client may make (token bucket; 0 = unlimited).
+    pub requests_per_second_per_client: f64,
+    /// Burst of requests a client may make above the rate.
+    pub request_burst: u32,
+    /// HTTP/2 streams (concurrent RPCs) per connection.
+    pub max_concurrent_streams: u32,
+    /// An update stream that sends nothing for this long is cut off, milliseconds.
+    pub stream_idle_timeout_ms: u64,
 }
 
-/// HTTP API access control.
+/// Access control: the HTTP API key, client enrollment and TLS.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
     /// Bearer key for control commands (null = control API disabled).
     pub admin_api_key: Option<String>,
+    /// Also require the admin key on the REST read routes (probes, `/metrics` and the
+    /// dashboard page stay open).
+    pub read_requires_key: bool,
+    /// YAML file of enrolled clients (`client_id: {token_sha256, expires_unix, revoked}`);
+    /// null = any client id may register (development only).
+    pub clients_file: Option<PathBuf>,
+    /// TLS for gRPC and HTTP (null = plaintext). With `client_ca`, gRPC requires a client
+    /// certificate whose identity equals the registering client id (mutual TLS); HTTP stays
+    /// server-authenticated only and relies on the admin key.
+    pub tls: Option<fl_tls::TlsConfig>,
 }
 
 impl Default for CoordinatorConfig {
@@ -302,6 +320,10 @@ impl Default for LimitsConfig {
         Self {
             max_message_bytes: 4 << 20,
             max_long_poll_ms: 10_000,
+            requests_per_second_per_client: 20.0,
+            request_burst: 40,
+            max_concurrent_streams: 64,
+            stream_idle_timeout_ms: 30_000,
         }
     }
 }
@@ -415,6 +437,31 @@ impl CoordinatorConfig {
                 "limits.max_message_bytes must be at least 1 MiB (chunks are 1 MiB), got {}",
                 self.limits.max_message_bytes
             ));
+        }
+        if let Some(f) = &self.security.clients_file {
+            crate::auth::Enrollments::load(f)?;
+        }
+        if let Some(t) = &self.security.tls {
+            for (key, p) in [
+                ("cert", Some(&t.cert)),
+                ("key", Some(&t.key)),
+                ("client_ca", t.client_ca.as_ref()),
+            ] {
+                if let Some(p) = p
+                    && !p.is_file()
+                {
+                    return bad(format!("security.tls.{key}: no file at {}", p.display()));
+                }
+            }
+        }
+        let l = &self.limits;
+        if !(l.requests_per_second_per_client.is_finite()
+            && l.requests_per_second_per_client >= 0.0)
+            || l.request_burst == 0
+            || l.max_concurrent_streams == 0
+            || l.stream_idle_timeout_ms == 0
+        {
+            return bad("limits: requests_per_second_per_client must be ≥ 0, request_burst, max_concurrent_streams and stream_idle_timeout_ms positive".into());
         }
         if !(self.output.linger_secs.is_finite() && self.output.linger_secs >= 0.0) {
             return bad("output.linger_secs must be ≥ 0".into());

@@ -72,7 +72,12 @@ impl ControlPlane for Control {
             .shared
             .presence
             .lock()
-            .map(|p| (p.values().filter(|c| c.connected).count() as u64, p.len() as u64))
+            .map(|p| {
+                (
+                    p.values().filter(|c| c.connected).count() as u64,
+                    p.len() as u64,
+                )
+            })
             .unwrap_or((0, 0));
         let (phase, training_state) = match s.phase {
             RunPhase::Waiting => (ApiPhase::Waiting, TrainingState::Running),
@@ -101,7 +106,12 @@ impl ControlPlane for Control {
     }
 
     fn rounds(&self) -> Vec<RoundInfo> {
-        self.shared.snap().rounds.iter().map(Self::round_info).collect()
+        self.shared
+            .snap()
+            .rounds
+            .iter()
+            .map(Self::round_info)
+            .collect()
     }
 
     fn round(&self, round: u64) -> Option<RoundInfo> {

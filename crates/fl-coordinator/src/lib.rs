@@ -3,7 +3,8 @@
 //! [`fl_core::engine::RoundEngine`] is sans-IO; this crate gives it a clock (an [`Instant`]
 //! at start), sockets (a tonic `fl.v1.Federation` service), storage (`fl-store`: SQLite or
 //! PostgreSQL for rounds and checkpoints, memory or Redis for sessions) and observability
-//! (`metrics` counters and gauges, an HTTP endpoint).
+//! (`metrics` counters and gauges; the REST API, dashboard and `/metrics` of `fl-api`; TLS
+//! and client enrollment with `fl-tls` and [`auth`]).
 //!
 //! One task owns the engine ([`driver`]): it selects on a command inbox (joins, leaves,
 //! updates, operator commands), the engine's next deadline and shutdown, and after each step
@@ -17,10 +18,12 @@
 //!
 //! [`Instant`]: std::time::Instant
 
+pub mod auth;
 pub mod config;
+pub mod control;
 pub mod driver;
 pub mod error;
-pub mod http;
+pub mod limits;
 pub mod metrics_names;
 pub mod server;
 pub mod service;

@@ -112,8 +112,7 @@ fn load(cli: &Cli) -> anyhow::Result<CoordinatorConfig> {
 }
 
 async fn run(cfg: CoordinatorConfig) -> anyhow::Result<bool> {
-    fl_coordinator::http::install_metrics_recorder()
-        .map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
+    fl_api::install_metrics_recorder().map_err(|e| anyhow::anyhow!("metrics recorder: {e}"))?;
     let coord = Coordinator::start(cfg).await?;
     let outcome = coord.wait().await?;
     Ok(outcome.report.outcome == "completed")

@@ -195,6 +195,19 @@ impl Coordinator {
             bytes_down: AtomicU64::new(0),
             rejections: Mutex::new(BTreeMap::new()),
             evaluations: Mutex::new(Vec::new()),
+            enrollments: match &cfg.security.clients_file {
+                Some(f) => Some(crate::auth::Enrollments::load(f)?),
+                None => None,
+            },
+            mtls: cfg
+                .security
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_ca.is_some()),
+            limiter: Mutex::new(crate::limits::RateLimiter::new(
+                cfg.limits.requests_per_second_per_client,
+                cfg.limits.request_burst,
+            )),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let driver = Driver {
@@ -229,11 +242,50 @@ impl Coordinator {
         let svc = FederationServer::new(FederationService::new(shared.clone()))
             .max_decoding_message_size(cfg.limits.max_message_bytes)
             .max_encoding_message_size(cfg.limits.max_message_bytes);
+        let grpc_tls = match &cfg.security.tls {
+            Some(t) => {
+                fl_tls::install_crypto_provider();
+                Some(
+                    fl_tls::server_tls(t)
+                        .map_err(|e| CoordinatorError::Config(format!("security.tls: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        // HTTP is server-authenticated only: browsers and Prometheus carry no client
+        // certificate; the REST API's own bearer key guards it.
+        let http_tls = match &cfg.security.tls {
+            Some(t) => {
+                let t = fl_tls::TlsConfig {
+                    client_ca: None,
+                    ..t.clone()
+                };
+                Some(
+                    fl_tls::rustls_server_config(&t)
+                        .map_err(|e| CoordinatorError::Config(format!("security.tls: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let max_streams = cfg.limits.max_concurrent_streams;
         let mut grpc_shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
-            let r = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .max_concurrent_streams(Some(max_streams))
+                .http2_keepalive_interval(Some(Duration::from_secs(30)))
+                .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+            if let Some(tls) = grpc_tls {
+                builder = match builder.tls_config(tls) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        warn!("gRPC TLS: {e}");
+                        return;
+                    }
+                };
+            }
+            let r = builder
                 .add_service(svc)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = grpc_shutdown.wait_for(|s| *s).await;
@@ -251,14 +303,22 @@ impl Coordinator {
                 CoordinatorError::Io(format!("cannot bind HTTP {}: {e}", cfg.http.addr))
             })?;
             let addr = l.local_addr()?;
-            let router = crate::http::router(shared.clone());
+            let router = fl_api::router(
+                Arc::new(crate::control::Control::new(shared.clone())),
+                fl_api::ApiConfig {
+                    admin_api_key: cfg.security.admin_api_key.clone(),
+                    read_requires_key: cfg.security.read_requires_key,
+                },
+            );
             let mut http_shutdown = shutdown_rx.clone();
             tasks.push(tokio::spawn(async move {
-                let r = axum::serve(l, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = http_shutdown.wait_for(|s| *s).await;
-                    })
-                    .await;
+                let stop = async move {
+                    let _ = http_shutdown.wait_for(|s| *s).await;
+                };
+                let r = match http_tls {
+                    Some(tls) => fl_tls::serve_axum_tls_with_shutdown(l, router, tls, stop).await,
+                    None => axum::serve(l, router).with_graceful_shutdown(stop).await,
+                };
                 if let Err(e) = r {
                     warn!("HTTP server failed: {e}");
                 }

@@ -13,11 +13,11 @@ use fl_core::adapt::Capabilities;
 use fl_core::engine::{FinishReason, TrainTask, Update};
 use fl_proto::pb::federation_server::Federation;
 use fl_proto::pb::{self, get_task_response::Task};
-use fl_proto::{DEFAULT_CHUNK_SIZE, PROTOCOL_VERSION, read_update_body, read_update_header};
+use fl_proto::{DEFAULT_CHUNK_SIZE, PROTOCOL_VERSION, read_update_body_idle, read_update_header};
 use tokio::sync::oneshot;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::state::{Command, Presence, RunPhase, Shared, Snapshot};
 
@@ -61,7 +61,33 @@ impl FederationService {
     }
 
     /// Resolves a session token to its client id and checks the claimed id matches.
-    async fn authenticate(&self, token: &str, claimed: &str) -> Result<String, Status> {
+    /// The client id of the caller's verified certificate under mutual TLS (`None` without).
+    fn peer_id<T>(&self, request: &Request<T>) -> Result<Option<String>, Status> {
+        if !self.shared.mtls {
+            return Ok(None);
+        }
+        fl_tls::client_id_from_peer_certs(request)
+            .map(Some)
+            .map_err(|e| fl_tls::identity_status(&e))
+    }
+
+    /// Resolves a session token to its client id and checks the claimed id matches; under
+    /// mutual TLS the certificate must also be the session's client, so a leaked token is
+    /// useless from another machine.
+    async fn authenticate(
+        &self,
+        token: &str,
+        claimed: &str,
+        peer: &Option<String>,
+    ) -> Result<String, Status> {
+        if let Some(p) = peer
+            && p != claimed
+        {
+            self.shared.count_rejection("forged_client_id");
+            return Err(Status::permission_denied(format!(
+                "the client certificate is for `{p}`, not `{claimed}`"
+            )));
+        }
         let client = self
             .shared
             .sessions
@@ -75,6 +101,7 @@ impl FederationService {
                 "session belongs to another client than `{claimed}`"
             )));
         }
+        self.shared.rate_check(&client)?;
         let known = self
             .shared
             .presence
@@ -135,7 +162,16 @@ impl FederationService {
             .commands
             .send(cmd)
             .await
-            .map_err(|_| Status::unavailable("the run is shutting down"))
+            .map_err(|_| self.closed_status())
+    }
+
+    /// Why the engine no longer takes commands: the run is over (the client should stop),
+    /// or the process is shutting down (the client should retry elsewhere/later).
+    fn closed_status(&self) -> Status {
+        match &self.shared.snap().finished {
+            Some(reason) => Status::failed_precondition(format!("the run is finished: {reason:?}")),
+            None => Status::unavailable("the run is shutting down"),
+        }
     }
 }
 
@@ -147,6 +183,10 @@ impl Federation for FederationService {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        if self.shared.mtls {
+            crate::auth::check_certificate(&request, &request.get_ref().client_id)
+                .inspect_err(|_| self.shared.count_rejection("auth"))?;
+        }
         let req = request.into_inner();
         if req.protocol_version == 0 {
             return Err(Status::invalid_argument("protocol_version must be set"));
@@ -161,6 +201,15 @@ impl Federation for FederationService {
             return Err(Status::invalid_argument(
                 "client_id must be 1-128 characters of [A-Za-z0-9._:@-]",
             ));
+        }
+        self.shared.rate_check(&req.client_id)?;
+        if let Some(enrolled) = &self.shared.enrollments {
+            let now = (fl_store::now_ms() / 1000).max(0) as u64;
+            if let Err(st) = enrolled.check(&req.client_id, &req.auth_token, now) {
+                self.shared.count_rejection("auth");
+                warn!(client = %req.client_id, "registration refused: {}", st.message());
+                return Err(st);
+            }
         }
         let c = req.capabilities.unwrap_or_default();
         let sps = if c.samples_per_second.is_finite() && c.samples_per_second >= 0.0 {
@@ -213,11 +262,18 @@ impl Federation for FederationService {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let peer = self.peer_id(&request)?;
         let req = request.into_inner();
-        let ok = self
-            .authenticate(&req.session_token, &req.client_id)
+        // A failed check answers ok=false (the client registers again), except a client
+        // over its rate, which must slow down rather than re-register.
+        let ok = match self
+            .authenticate(&req.session_token, &req.client_id, &peer)
             .await
-            .is_ok();
+        {
+            Ok(_) => true,
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => return Err(s),
+            Err(_) => false,
+        };
         let snap = self.shared.snap();
         let run_state = match (&snap.finished, snap.phase) {
             (Some(FinishReason::Completed), _) => pb::RunState::Finished,
@@ -236,9 +292,10 @@ impl Federation for FederationService {
         &self,
         request: Request<pb::GetTaskRequest>,
     ) -> Result<Response<pb::GetTaskResponse>, Status> {
+        let peer = self.peer_id(&request)?;
         let req = request.into_inner();
         let client = self
-            .authenticate(&req.session_token, &req.client_id)
+            .authenticate(&req.session_token, &req.client_id, &peer)
             .await?;
         let max = self.shared.cfg.limits.max_long_poll_ms;
         let wait = Duration::from_millis(if req.wait_ms == 0 {
@@ -271,8 +328,9 @@ impl Federation for FederationService {
         &self,
         request: Request<pb::DownloadModelRequest>,
     ) -> Result<Response<ModelStream>, Status> {
+        let peer = self.peer_id(&request)?;
         let req = request.into_inner();
-        self.authenticate(&req.session_token, &req.client_id)
+        self.authenticate(&req.session_token, &req.client_id, &peer)
             .await?;
         let snap = self.shared.snap();
         let model = snap.model(req.model_version).ok_or_else(|| {
@@ -292,8 +350,23 @@ impl Federation for FederationService {
         &self,
         request: Request<Streaming<pb::UpdateChunk>>,
     ) -> Result<Response<pb::SubmitUpdateResponse>, Status> {
+        let peer = self.peer_id(&request)?;
         let mut stream = request.into_inner();
-        let rx = match read_update_header(&mut stream, self.shared.max_update_bytes).await {
+        let idle = Duration::from_millis(self.shared.cfg.limits.stream_idle_timeout_ms);
+        let idle_status = || {
+            self.shared.count_rejection("stream_idle");
+            Status::deadline_exceeded(format!(
+                "the update stream was idle for {} ms",
+                idle.as_millis()
+            ))
+        };
+        let header = tokio::time::timeout(
+            idle,
+            read_update_header(&mut stream, self.shared.max_update_bytes),
+        )
+        .await
+        .map_err(|_| idle_status())?;
+        let rx = match header {
             Ok(rx) => rx,
             Err(s) => {
                 self.shared.count_rejection("bad_stream");
@@ -303,10 +376,15 @@ impl Federation for FederationService {
         let Some(h) = rx.header().cloned() else {
             return Err(Status::failed_precondition("stream has no header"));
         };
-        let client = self.authenticate(&h.session_token, &h.client_id).await?;
+        let client = self
+            .authenticate(&h.session_token, &h.client_id, &peer)
+            .await?;
         let snap = self.shared.snap();
         self.check_header(&snap, &client, &h)?;
-        let (h, bytes) = match read_update_body(&mut stream, rx).await {
+        let (h, bytes) = match read_update_body_idle(&mut stream, rx, idle)
+            .await
+            .map_err(|_| idle_status())?
+        {
             Ok(x) => x,
             Err(s) => {
                 self.shared.count_rejection("bad_stream");
@@ -347,7 +425,7 @@ impl Federation for FederationService {
                 message: String::new(),
             })),
             Ok(Err(e)) => Err(rejection_status(&e)),
-            Err(_) => Err(Status::unavailable("the run is shutting down")),
+            Err(_) => Err(self.closed_status()),
         }
     }
 
@@ -355,9 +433,10 @@ impl Federation for FederationService {
         &self,
         request: Request<pb::EvaluationRequest>,
     ) -> Result<Response<pb::Ack>, Status> {
+        let peer = self.peer_id(&request)?;
         let req = request.into_inner();
         let client = self
-            .authenticate(&req.session_token, &req.client_id)
+            .authenticate(&req.session_token, &req.client_id, &peer)
             .await?;
         if !(req.accuracy.is_finite() && (0.0..=1.0).contains(&req.accuracy))
             || !req.loss.is_finite()

@@ -171,6 +171,12 @@ pub struct Shared {
     pub rejections: Mutex<BTreeMap<String, u64>>,
     /// Federated evaluations reported by clients: (client, round, accuracy, loss).
     pub evaluations: Mutex<Vec<(String, u64, f64, f64)>>,
+    /// Enrolled clients (`security.clients_file`); `None` lets any id register.
+    pub enrollments: Option<crate::auth::Enrollments>,
+    /// Mutual TLS is on: a registering client's certificate must carry its id.
+    pub mtls: bool,
+    /// Per-client request rate limit.
+    pub limiter: Mutex<crate::limits::RateLimiter>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -202,6 +208,24 @@ impl Shared {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default()
+    }
+
+    /// Takes a request token for `client`; `RESOURCE_EXHAUSTED` when it is over its rate.
+    pub fn rate_check(&self, client: &str) -> Result<(), tonic::Status> {
+        let ok = self
+            .limiter
+            .lock()
+            .map(|mut l| l.allow(client, Instant::now()))
+            .unwrap_or(true);
+        if ok {
+            Ok(())
+        } else {
+            self.count_rejection("rate_limited");
+            Err(tonic::Status::resource_exhausted(format!(
+                "client `{client}` is over {} requests/s; slow down",
+                self.cfg.limits.requests_per_second_per_client
+            )))
+        }
     }
 
     /// Marks a client as seen now.

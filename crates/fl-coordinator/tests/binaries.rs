@@ -35,7 +35,7 @@ fn status(http: u16) -> Option<serde_json::Value> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET /api/v1/status HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    write!(s, "GET /api/v1/run HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     serde_json::from_str(body.split("\r\n\r\n").nth(1)?).ok()
@@ -90,6 +90,13 @@ fn resume_after_kill(db: impl FnOnce(&Path) -> String, run_id: &str, redis: Opti
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // bench/kill_resume_loop.sh varies the moment of the kill (mid-round 2, during the
+    // checkpoint write, ...) through FL_KILL_DELAY_MS.
+    let delay: u64 = std::env::var("FL_KILL_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(delay));
     coord.kill().unwrap(); // SIGKILL
     coord.wait().unwrap();
 

@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
@@ -221,16 +222,49 @@ impl Strategy for Robust {
 /// `q` and `steps = rounds` (see `privacy::user_level_epsilon`).
 #[derive(Clone, Debug)]
 pub struct DpFedAvg {
-    /// Per-client clipping bound S.
+    /// Per-client clipping bound S (the initial bound when clipping is adaptive).
     pub clip: f64,
-    /// Noise multiplier σ (noise std = σ·S on the sum).
+    /// Noise multiplier σ the accountant sees (noise std = σ·S on the sum).
     pub noise_multiplier: f64,
     /// Expected participants per round, q·N.
     pub expected_clients: f64,
+    /// Adaptive clipping; `None` keeps S fixed.
+    pub adaptive: Option<AdaptiveClip>,
+    /// The bound in force this round: `clip`, or where adaptive clipping has moved it.
+    /// Shared with the round's aggregator, which updates it when the round closes.
+    current: Arc<Mutex<f64>>,
+}
+
+/// Adaptive clipping (Andrew, Thakkar, McMahan, Ramaswamy 2021, "Differentially Private
+/// Learning with Adaptive Clipping", arXiv:1905.03871): the bound tracks the
+/// `target_quantile` of the clients' update norms. Each round the fraction of clients whose
+/// norm was within the bound is released with Gaussian noise of std `count_noise` (on the
+/// count) and the bound moves geometrically, `S ← S·exp(−η(b̃ − γ))`. To keep the privacy of
+/// the plain mechanism with multiplier σ, the update noise uses
+/// σ_Δ = (σ⁻² − (2σ_b)⁻²)^(−1/2) (their Theorem 1), so the accountant still sees σ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaptiveClip {
+    /// γ: the quantile of update norms to track, in (0, 1). The paper uses 0.5.
+    pub target_quantile: f64,
+    /// η: geometric learning rate of the bound. The paper uses 0.2.
+    pub learning_rate: f64,
+    /// σ_b: noise std on the clipped-count sum. The paper suggests qN/20.
+    pub count_noise: f64,
+}
+
+impl AdaptiveClip {
+    /// The paper's defaults for `expected_clients` = qN: γ = 0.5, η = 0.2, σ_b = qN/20.
+    pub fn paper_defaults(expected_clients: f64) -> Self {
+        Self {
+            target_quantile: 0.5,
+            learning_rate: 0.2,
+            count_noise: expected_clients / 20.0,
+        }
+    }
 }
 
 impl DpFedAvg {
-    /// Validated constructor.
+    /// Validated constructor (fixed clipping).
     pub fn new(
         clip: f64,
         noise_multiplier: f64,
@@ -246,13 +280,56 @@ impl DpFedAvg {
             clip,
             noise_multiplier,
             expected_clients,
+            adaptive: None,
+            current: Arc::new(Mutex::new(clip)),
         })
+    }
+
+    /// Turns on adaptive clipping.
+    ///
+    /// # Errors
+    /// When γ is not in (0, 1), η or σ_b is not positive, or 2σ_b ≤ σ (the update noise
+    /// σ_Δ would be undefined: the count release would cost more than the whole budget).
+    pub fn with_adaptive(mut self, a: AdaptiveClip) -> Result<Self, ConfigError> {
+        let ok = a.target_quantile > 0.0
+            && a.target_quantile < 1.0
+            && a.learning_rate.is_finite()
+            && a.learning_rate > 0.0
+            && a.count_noise.is_finite()
+            && 2.0 * a.count_noise > self.noise_multiplier;
+        if !ok {
+            return Err(ConfigError::Invalid(format!(
+                "adaptive clipping needs 0 < quantile < 1, η > 0 and 2·σ_b > σ; got quantile {}, η {}, σ_b {}, σ {}",
+                a.target_quantile, a.learning_rate, a.count_noise, self.noise_multiplier
+            )));
+        }
+        self.adaptive = Some(a);
+        Ok(self)
+    }
+
+    /// The clipping bound in force for the next round.
+    pub fn current_clip(&self) -> f64 {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Noise multiplier of the update sum: σ, or σ_Δ under adaptive clipping.
+    pub fn update_noise_multiplier(&self) -> f64 {
+        match &self.adaptive {
+            None => self.noise_multiplier,
+            Some(a) => {
+                let z = self.noise_multiplier;
+                (z.powi(-2) - (2.0 * a.count_noise).powi(-2)).powf(-0.5)
+            }
+        }
     }
 }
 
 struct ClippedSum {
     sum: Vec<f64>,
     count: usize,
+    /// Clients whose update norm was within the bound (adaptive clipping).
+    within: usize,
+    clip: f64,
     p: DpFedAvg,
 }
 
@@ -265,7 +342,10 @@ impl Aggregator for ClippedSum {
             });
         }
         let norm = crate::params::l2_norm(delta);
-        let f = (self.p.clip / norm.max(1e-12)).min(1.0);
+        if norm <= self.clip {
+            self.within += 1;
+        }
+        let f = (self.clip / norm.max(1e-12)).min(1.0);
         for (s, &d) in self.sum.iter_mut().zip(delta) {
             *s += f * f64::from(d);
         }
@@ -278,33 +358,64 @@ impl Aggregator for ClippedSum {
     fn finish(self: Box<Self>, noise: &mut dyn NoiseRng) -> Result<Vec<f32>, AggregateError> {
         // An empty Poisson sample still releases noise: skipping it would leak
         // that nobody was sampled. The round engine needs ≥ 1 update to get here.
-        let normal = Normal::new(0.0, self.p.noise_multiplier * self.p.clip)
+        let normal = Normal::new(0.0, self.p.update_noise_multiplier() * self.clip)
             .map_err(|e| AggregateError::Invalid(format!("noise: {e}")))?;
         let mut rng = noise;
-        Ok(self
+        let out = self
             .sum
             .iter()
             .map(|s| ((s + normal.sample(&mut rng)) / self.p.expected_clients) as f32)
-            .collect())
+            .collect();
+        if let Some(a) = &self.p.adaptive {
+            let count_noise = Normal::new(0.0, a.count_noise)
+                .map_err(|e| AggregateError::Invalid(format!("noise: {e}")))?;
+            let b = (self.within as f64 + count_noise.sample(&mut rng)) / self.p.expected_clients;
+            let next = self.clip * (-a.learning_rate * (b - a.target_quantile)).exp();
+            *self.p.current.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        }
+        Ok(out)
     }
 }
 
 impl Strategy for DpFedAvg {
     fn name(&self) -> String {
-        format!(
-            "dp-fedavg(clip={}, sigma={})",
-            self.clip, self.noise_multiplier
-        )
+        match &self.adaptive {
+            None => format!(
+                "dp-fedavg(clip={}, sigma={})",
+                self.clip, self.noise_multiplier
+            ),
+            Some(a) => format!(
+                "dp-fedavg(adaptive clip from {} to quantile {}, sigma={})",
+                self.clip, a.target_quantile, self.noise_multiplier
+            ),
+        }
     }
     fn aggregator(&self, model_len: usize) -> Box<dyn Aggregator> {
         Box::new(ClippedSum {
             sum: vec![0.0; model_len],
             count: 0,
+            within: 0,
+            clip: self.current_clip(),
             p: self.clone(),
         })
     }
     fn client_hints(&self) -> ClientHints {
         ClientHints::default()
+    }
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({ "clip": self.current_clip() })
+    }
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), AggregateError> {
+        if state.is_null() {
+            return Ok(());
+        }
+        let c = state
+            .get("clip")
+            .and_then(serde_json::Value::as_f64)
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .ok_or_else(|| AggregateError::Invalid(format!("DP-FedAvg state: {state}")))?;
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = c;
+        Ok(())
     }
 }
 
@@ -409,5 +520,49 @@ mod tests {
         assert!(mean.abs() < 0.02, "unbiased: {mean}");
         assert!((std - 0.125).abs() < 0.015, "std σS/qN = 0.125, got {std}");
         assert!(DpFedAvg::new(0.0, 1.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn adaptive_clip_tracks_the_target_quantile_of_update_norms() {
+        // 100 clients a round with update norms spread over 1..=100: the median norm is
+        // ~50. From S = 1 (every update clipped) and from S = 1000 (none), the bound
+        // must end near 50.
+        let norms: Vec<f32> = (1..=100).map(|i| i as f32).collect();
+        for start in [1.0, 1000.0] {
+            let s = DpFedAvg::new(start, 1.0, 100.0)
+                .unwrap()
+                .with_adaptive(AdaptiveClip::paper_defaults(100.0))
+                .unwrap();
+            assert!(s.update_noise_multiplier() > 1.0);
+            let mut rng = ChaCha20Rng::seed_from_u64(7);
+            for _ in 0..150 {
+                let mut a = s.aggregator(1);
+                for (i, n) in norms.iter().enumerate() {
+                    a.add(&i.to_string(), 1, &[*n]).unwrap();
+                }
+                a.finish(&mut rng).unwrap();
+            }
+            let c = s.current_clip();
+            assert!((35.0..70.0).contains(&c), "from {start}: clip {c}");
+            // The bound is checkpointed and restored.
+            let mut r = DpFedAvg::new(start, 1.0, 100.0).unwrap();
+            r.restore(&s.state()).unwrap();
+            assert_eq!(r.current_clip(), c);
+        }
+        // σ_Δ is undefined when 2σ_b ≤ σ.
+        let bad = AdaptiveClip {
+            count_noise: 0.4,
+            ..AdaptiveClip::paper_defaults(100.0)
+        };
+        assert!(
+            DpFedAvg::new(1.0, 1.0, 100.0)
+                .unwrap()
+                .with_adaptive(bad)
+                .is_err()
+        );
+        // Fixed clipping keeps σ and the bound.
+        let f = DpFedAvg::new(2.0, 1.3, 10.0).unwrap();
+        assert_eq!(f.update_noise_multiplier(), 1.3);
+        assert_eq!(f.current_clip(), 2.0);
     }
 }

@@ -252,6 +252,19 @@ pub fn download(name: DatasetName, dest: &Path, opts: &DownloadOptions) -> Resul
     Ok(dest.to_path_buf())
 }
 
+/// Which known data set the files in `dir` are, judged by the SHA-256 of the smallest file
+/// (`t10k-labels`, 10 kB): MNIST and Fashion-MNIST use the same file names, so a directory
+/// meant for one can silently hold the other. `None` for unknown (e.g. custom) content or
+/// an unreadable file; the full load reports those.
+pub fn identify_dir(dir: &Path) -> Option<DatasetName> {
+    let file = Split::Test.labels_file(); // the gzip name; find_file also takes the raw one
+    let bytes = crate::idx::read_file(&find_file(dir, &file)?).ok()?;
+    let actual = sha256_hex(&decompress_if_gzip(&bytes).ok()?);
+    DatasetName::ALL
+        .into_iter()
+        .find(|n| expected_sha256(*n, &file) == Some(actual.as_str()))
+}
+
 /// Checks the SHA-256 of the decompressed content of all four files of `name`
 /// in `dir` (gzip or uncompressed names). Reads about 55 MB for MNIST.
 pub fn verify_dir(name: DatasetName, dir: &Path) -> Result<(), Error> {

@@ -43,7 +43,7 @@ pub mod locate;
 pub mod partition;
 
 pub use dataset::{Dataset, DatasetName, NUM_CLASSES, Split};
-pub use download::{DownloadOptions, download, verify_dir};
+pub use download::{DownloadOptions, download, identify_dir, verify_dir};
 pub use error::{Error, IdxError};
 pub use idx::{IdxImages, load_idx_images, load_idx_labels, parse_idx_images, parse_idx_labels};
 pub use locate::{Locator, load};

@@ -108,7 +108,19 @@ impl Locator {
         let check = |tried: &mut Vec<String>, label: String, dir: PathBuf| -> Option<PathBuf> {
             let missing = missing_files(&dir);
             if missing.is_empty() {
-                return Some(dir);
+                match crate::download::identify_dir(&dir) {
+                    Some(other) if other != name => {
+                        let sep = if label.is_empty() { "" } else { " " };
+                        tried.push(format!(
+                            "{label}{sep}{}: holds {} (by checksum), not {}",
+                            dir.display(),
+                            other.as_str(),
+                            name.as_str()
+                        ));
+                        return None;
+                    }
+                    _ => return Some(dir),
+                }
             }
             let why = if !dir.is_dir() {
                 "does not exist".to_string()

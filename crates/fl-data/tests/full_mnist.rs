@@ -83,3 +83,29 @@ fn fashion_mnist_from_debian_package_if_installed() {
     // Fashion-MNIST is exactly balanced: 6000 per class.
     assert_eq!(train.class_counts(), [6000; 10]);
 }
+
+/// MNIST and Fashion-MNIST share file names: a directory holding MNIST must not be taken
+/// for Fashion-MNIST (it was, when FL_DATA_DIR pointed at the MNIST directory).
+#[test]
+fn a_mnist_directory_is_not_taken_for_fashion_mnist() {
+    let mnist = full_mnist_dir();
+    assert_eq!(fl_data::identify_dir(&mnist), Some(DatasetName::Mnist));
+    let empty = tempfile::tempdir().unwrap();
+    let loc = fl_data::Locator {
+        data_dir: Some(mnist.clone()),
+        env_data_dir: Some(mnist.clone()),
+        local_root: empty.path().join("data"),
+        system_root: empty.path().join("system"),
+        allow_download: false,
+        ..fl_data::Locator::default()
+    };
+    assert_eq!(loc.locate(DatasetName::Mnist).unwrap(), mnist);
+    let err = loc
+        .locate(DatasetName::FashionMnist)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("holds mnist (by checksum), not fashion-mnist"),
+        "{err}"
+    );
+}

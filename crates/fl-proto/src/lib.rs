@@ -45,7 +45,9 @@ pub use error::ChunkError;
 pub use floats::{f32s_to_le_bytes, le_bytes_into_f32s, le_bytes_to_f32s};
 pub use messages::{DownloadedModel, ModelReassembler, UpdateReassembler};
 pub use reassembly::Reassembler;
-pub use receive::{read_update_body, read_update_header, receive_model, receive_update};
+pub use receive::{
+    read_update_body, read_update_body_idle, read_update_header, receive_model, receive_update,
+};
 
 /// Protocol version this crate speaks (`RegisterRequest.protocol_version`). Bumped only for
 /// changes a v1 peer could misread; additive proto changes keep it.

@@ -36,6 +36,29 @@ pub async fn read_update_body(
     Ok(r.finish()?)
 }
 
+/// [`read_update_body`] where every chunk must arrive within `idle` of the previous one.
+///
+/// The outer `Err(Elapsed)` means the peer went quiet (a slow-loris stream holding a
+/// connection and buffers); the inner result is [`read_update_body`]'s.
+pub async fn read_update_body_idle(
+    stream: &mut Streaming<pb::UpdateChunk>,
+    mut r: UpdateReassembler,
+    idle: std::time::Duration,
+) -> Result<Result<(pb::UpdateHeader, Vec<u8>), Status>, tokio::time::error::Elapsed> {
+    loop {
+        match tokio::time::timeout(idle, stream.message()).await? {
+            Ok(Some(chunk)) => {
+                if let Err(e) = r.push(chunk) {
+                    return Ok(Err(e.into()));
+                }
+            }
+            Ok(None) => break,
+            Err(s) => return Ok(Err(s)),
+        }
+    }
+    Ok(r.finish().map_err(Into::into))
+}
+
 /// [`read_update_header`] then [`read_update_body`], for servers that check the header later.
 pub async fn receive_update(
     stream: &mut Streaming<pb::UpdateChunk>,
