@@ -101,9 +101,10 @@ impl Driver {
                 .engine
                 .poll_timeout()
                 .map(|d| tokio::time::Instant::from_std(self.start + d));
+            let mut verdict = None;
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
-                    Some(c) => self.handle(c),
+                    Some(c) => verdict = self.handle(c),
                     None => self.engine.stop(),
                 },
                 _ = sleep_opt(deadline) => {
@@ -119,11 +120,21 @@ impl Driver {
             }
             self.drain().await;
             self.publish();
+            // Reply only now: a client told that its update was accepted must not find its
+            // task still in the snapshot (for the update that completes a round, that is only
+            // republished after the evaluation and the checkpoint). It would train the stale
+            // task again and, under DP, charge its own ledger twice, then refuse a later
+            // legitimate round as over budget and stall the run.
+            if let Some((reply, v)) = verdict {
+                let _ = reply.send(v);
+            }
         }
         self.finish().await
     }
 
-    fn handle(&mut self, cmd: Command) {
+    /// Applies one command; an update's verdict is returned, to be sent once its effects
+    /// are published.
+    fn handle(&mut self, cmd: Command) -> Option<PendingVerdict> {
         self.step_started = Instant::now();
         let now = self.now();
         match cmd {
@@ -146,12 +157,13 @@ impl Driver {
                         warn!(client = %client, reason = e.reason(), "update rejected: {e}");
                     }
                 }
-                let _ = reply.send(verdict);
+                return Some((reply, verdict));
             }
             Command::Pause => self.engine.pause(),
             Command::Resume => self.engine.resume(now),
             Command::Stop => self.engine.stop(),
         }
+        None
     }
 
     async fn drain(&mut self) {
@@ -514,6 +526,12 @@ fn write_model(
     info!(path = %path.display(), "final model written");
     Ok(())
 }
+
+/// An update's verdict and where to send it.
+type PendingVerdict = (
+    tokio::sync::oneshot::Sender<Result<(), fl_core::UpdateRejected>>,
+    Result<(), fl_core::UpdateRejected>,
+);
 
 async fn sleep_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {

@@ -55,6 +55,9 @@ pub struct SimConfig {
     pub attack: Option<String>,
     /// Gradient backend: native (fast kernels) or burn (reference).
     pub backend: String,
+    /// How clients and server talk: `inproc` (function calls) or `grpc` (an in-process
+    /// coordinator and clients over loopback gRPC; see [`crate::grpc`]).
+    pub transport: Transport,
     /// Use only the first N training examples (quick runs and tests).
     pub train_limit: Option<usize>,
     /// Evaluate on only the first N test examples.
@@ -105,6 +108,7 @@ impl Default for SimConfig {
             codec: "none".into(),
             attack: None,
             backend: "native".into(),
+            transport: Transport::Inproc,
             train_limit: None,
             test_limit: None,
             dp: false,
@@ -182,6 +186,9 @@ pub struct SimFlags {
     /// Backend: native or burn.
     #[arg(long)]
     pub backend: Option<String>,
+    /// Transport: inproc (function calls) or grpc (coordinator and clients over loopback gRPC).
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
     /// Use only the first N training examples.
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -256,6 +263,7 @@ impl SimConfig {
             strategy,
             codec,
             backend,
+            transport,
             epsilon,
             delta,
             max_grad_norm,
@@ -367,6 +375,9 @@ impl SimConfig {
         if matches!(self.train_limit, Some(0)) || matches!(self.test_limit, Some(0)) {
             return bad("train_limit and test_limit must be at least 1".into());
         }
+        if self.transport == Transport::Grpc {
+            crate::grpc::check_supported(self)?;
+        }
         Ok(Parsed {
             model,
             dataset,
@@ -402,4 +413,25 @@ pub struct Parsed {
     pub accountant: AccountantKind,
     /// RDP conversion.
     pub conversion: Conversion,
+}
+
+/// How the simulated clients and the server exchange models and updates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Function calls: one loop drives the round engine and trains the clients in turn.
+    #[default]
+    Inproc,
+    /// Real loopback gRPC: an in-process `fl-coordinator` and one `fl-client` per simulated
+    /// client on one tokio runtime (see [`crate::grpc`]).
+    Grpc,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Inproc => "inproc",
+            Transport::Grpc => "grpc",
+        })
+    }
 }

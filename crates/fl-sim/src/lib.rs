@@ -6,6 +6,12 @@
 //! through the same codecs (bytes are counted as if on the wire), the same
 //! validation and the same strategies; only the transport differs.
 //!
+//! With `transport: grpc` ([`Transport::Grpc`]) the same federation runs through the real
+//! deployment stack instead: an in-process `fl-coordinator` and one `fl-client` per
+//! simulated client over loopback gRPC ([`grpc`]), and the coordinator's report is the
+//! result. Same seed, same shards, same engine: the two agree to within floating-point
+//! summation order.
+//!
 //! ```no_run
 //! use fl_sim::{SimConfig, run, Quiet};
 //! let cfg = SimConfig { clients: 3, rounds: 2, train_limit: Some(3000), ..SimConfig::default() };
@@ -15,10 +21,26 @@
 
 pub mod config;
 mod driver;
+pub mod grpc;
 pub use driver::write_report;
 
-pub use config::{Parsed, SimConfig, SimFlags};
-pub use driver::{Observer, Quiet, RoundRow, run};
+pub use config::{Parsed, SimConfig, SimFlags, Transport};
+pub use driver::{Observer, Quiet, RoundRow};
+
+/// Runs a simulation to the end over the configured [`Transport`] and returns its report
+/// (also written to `cfg.report` when set).
+///
+/// With [`Transport::Grpc`] this builds its own tokio runtime, so it must not be called
+/// from inside one.
+pub fn run(
+    cfg: &SimConfig,
+    obs: &mut dyn Observer,
+) -> Result<fl_core::report::RunReport, SimError> {
+    match cfg.transport {
+        Transport::Inproc => driver::run(cfg, obs),
+        Transport::Grpc => grpc::run(cfg, obs),
+    }
+}
 
 /// Why a simulation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -35,4 +57,7 @@ pub enum SimError {
     /// Writing the report or model failed.
     #[error("output: {0}")]
     Output(String),
+    /// The gRPC federation (coordinator, clients or runtime) failed.
+    #[error("grpc federation: {0}")]
+    Transport(String),
 }
