@@ -139,8 +139,103 @@ fn describe_all() {
     );
 }
 
-/// Renders the Prometheus text exposition, running upkeep first so histogram memory stays bounded.
+/// Renders the Prometheus text exposition, running upkeep first so histogram memory stays bounded,
+/// followed by the process metrics ([`process_metrics`]).
 pub(crate) fn render(handle: &PrometheusHandle) -> String {
     handle.run_upkeep();
-    handle.render()
+    let mut out = handle.render();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&process_metrics());
+    out
+}
+
+/// `process_resident_memory_bytes` and `process_cpu_seconds_total` of this process, named and
+/// typed as the official Prometheus client libraries export them (the Grafana dashboard's
+/// memory and CPU panels use them). Read from `/proc/self` on Linux; empty elsewhere.
+pub fn process_metrics() -> String {
+    let mut out = String::new();
+    #[cfg(target_os = "linux")]
+    {
+        use std::fmt::Write as _;
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(rss) = rss_bytes(&status) {
+            let _ = write!(
+                out,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
+                 # TYPE process_resident_memory_bytes gauge\n\
+                 process_resident_memory_bytes {rss}\n"
+            );
+        }
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        if let Some(cpu) = cpu_seconds(&stat) {
+            let _ = write!(
+                out,
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
+                 # TYPE process_cpu_seconds_total counter\n\
+                 process_cpu_seconds_total {cpu}\n"
+            );
+        }
+    }
+    out
+}
+
+/// `VmRSS` of a `/proc/<pid>/status` text, in bytes.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn rss_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut f = line["VmRSS:".len()..].split_whitespace();
+    let kib: u64 = f.next()?.parse().ok()?;
+    (f.next() == Some("kB")).then_some(kib * 1024)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` text, in seconds. The kernel reports them in
+/// USER_HZ ticks, which is 100 on every Linux architecture (as Prometheus' procfs assumes).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn cpu_seconds(stat: &str) -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    // The command name (field 2) may contain spaces and parentheses: fields after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state); utime and stime are fields 14 and 15.
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_status_and_stat() {
+        let status = "Name:\tfl-coordinator\nVmPeak:\t  99 kB\nVmRSS:\t   12345 kB\nThreads:\t9\n";
+        assert_eq!(rss_bytes(status), Some(12345 * 1024));
+        assert_eq!(rss_bytes("Name: x\n"), None);
+        let stat = "4242 (fl coord (x)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 9 0 123 456 789";
+        assert_eq!(cpu_seconds(stat), Some(3.25));
+        assert_eq!(cpu_seconds("garbage"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_has_memory_and_cpu() {
+        let text = process_metrics();
+        assert!(
+            text.contains("# TYPE process_resident_memory_bytes gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE process_cpu_seconds_total counter\n"),
+            "{text}"
+        );
+        let rss: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(rss > 1e6, "{rss}");
+    }
 }

@@ -78,6 +78,7 @@ impl Driver {
 
     /// Runs until the engine finishes or `shutdown` fires; writes the report and final model.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> RunOutcome {
+        init_metrics(self.engine.completed_rounds());
         let _ = self
             .store
             .set_run_status(&self.shared.cfg.run_id, RunStatus::Running)
@@ -525,6 +526,25 @@ fn write_model(
     fl_ml::safetensors_io::save(path, layout, params, Some(meta)).map_err(|e| e.to_string())?;
     info!(path = %path.display(), "final model written");
     Ok(())
+}
+
+/// Registers the counters (and every known rejection reason) at zero and the current round,
+/// so that `/metrics` exports the whole contract from the start and Prometheus' `increase()`
+/// sees the first event of each series.
+fn init_metrics(completed_rounds: u64) {
+    for name in [
+        m::ROUNDS_COMPLETED,
+        m::UPDATES_ACCEPTED,
+        m::CLIENT_DROPOUTS,
+        m::BYTES_RECEIVED,
+        m::BYTES_SENT,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for reason in m::REJECTION_REASONS {
+        metrics::counter!(m::UPDATES_REJECTED, "reason" => *reason).increment(0);
+    }
+    metrics::gauge!(m::CURRENT_ROUND).set(completed_rounds as f64);
 }
 
 /// An update's verdict and where to send it.

@@ -41,3 +41,29 @@ pub const PRIVACY_BUDGET_REMAINING: &str = "fl_privacy_budget_remaining";
 pub const TRAINING_STATE: &str = "fl_training_state";
 /// Gauge: unix time of the last completed round.
 pub const LAST_ROUND_COMPLETED_TS: &str = "fl_last_round_completed_timestamp_seconds";
+
+/// Every `reason` label of [`UPDATES_REJECTED`]: fl-core's `UpdateRejected::reason` values
+/// and the transport-level reasons of the gRPC service. Each is registered at zero when the
+/// run starts, so the series exist before the first rejection (and `increase()` counts it);
+/// `tests/live_http.rs` checks this list against the sources.
+pub const REJECTION_REASONS: &[&str] = &[
+    // fl_core::UpdateRejected::reason
+    "no_open_round",
+    "wrong_round",
+    "wrong_model_version",
+    "not_selected",
+    "duplicate",
+    "wrong_length",
+    "non_finite",
+    "norm_too_large",
+    "no_examples",
+    "too_late",
+    // service.rs
+    "wrong_codec",
+    "bad_stream",
+    "bad_encoding",
+    "auth",
+    "forged_client_id",
+    "rate_limited",
+    "stream_idle",
+];
