@@ -49,5 +49,7 @@ cargo build --workspace --benches --profile dev -q
 
 if [ -z "${FL_SKIP_DEPLOY:-}" ]; then
   echo "== deployment artefacts"
-  bash tests/deploy/run.sh
+  # tests/deploy/test_live_stack.py runs scripts/local-stack.sh with the dev-profile
+  # fl-coordinator and fl-client that `cargo test --workspace` built into target/debug.
+  FL_STACK_BIN_DIR="$root/target/debug" FL_REQUIRE_LIVE_STACK=1 bash tests/deploy/run.sh
 fi

@@ -41,4 +41,5 @@ if ! command -v promtool >/dev/null; then
 fi
 
 cd "$REPO"
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/deploy "$@"
+# -rs: list the reason of every skipped test (e.g. the live stack without binaries).
+exec "$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider tests/deploy "$@"
