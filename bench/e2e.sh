@@ -16,13 +16,16 @@ PEER_PY=${PEER_PY:-/work/bench-venv/bin/python}
 export FL_DATA_DIR="${FL_DATA_DIR:-$(pwd)/../shared/data/mnist}"
 export OMP_WAIT_POLICY=PASSIVE
 [ -x "$PEER_PY" ] || { echo "e2e.sh: no peer python at $PEER_PY" >&2; exit 1; }
-[ -x target/release/fl-sim ] || cargo build -q --release -p fl-sim
+[ -x target/release/fl-sim ] || cargo build -q --release -p fl-sim -p fl-coordinator -p fl-client
 out=bench/results/e2e
 mkdir -p "$out"
-SIM="target/release/fl-sim --clients 10 --rounds 5 --local-epochs 1 --model cnn-small --seed 42"
+SIM="${FL_SIM_BIN:-target/release/fl-sim} --clients 10 --rounds 5 --local-epochs 1 --model cnn-small --seed 42"
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r/$ROUNDS: fl-sim" >&2
   $SIM --batch-size 32 --lr 0.05 --momentum 0.9 --report "$out/ours_fedavg_$r.json" >/dev/null
+  echo "== round $r/$ROUNDS: fl-coordinator + 10 fl-client processes over gRPC" >&2
+  FL_BIN_DIR=${FL_BIN_DIR:-target/release} scripts/federation.sh --clients 10 --rounds 5 --seed 42 \
+    --batch-size 32 --lr 0.05 --momentum 0.9 --report "$out/grpc_fedavg_$r.json" >/dev/null 2>&1
   echo "== round $r/$ROUNDS: Flower" >&2
   (cd bench/flower && "$PEER_PY" fedavg_mnist.py --batch 32 --lr 0.05 --momentum 0.9 \
      --out "../results/e2e/flower_fedavg_$r.json" >/dev/null 2>&1)
@@ -41,8 +44,8 @@ def load(pat):
     return [json.load(open(f)) for f in sorted(glob.glob(f"{out}/{pat}"))]
 print("| run | ours acc | ours wall s | Flower acc | Flower wall s | speed-up |")
 print("|---|---|---|---|---|---|")
-for kind in ["fedavg", "dp"]:
-    o, f = load(f"ours_{kind}_*.json"), load(f"flower_{kind}_*.json")
+for kind, ours in [("fedavg", "ours_fedavg"), ("fedavg over gRPC, 11 processes", "grpc_fedavg"), ("dp", "ours_dp")]:
+    o, f = load(f"{ours}_*.json"), load(f"flower_{kind.split()[0]}_*.json")
     if not o or not f:
         continue
     oa = statistics.median(r["final_accuracy"] for r in o) * 100

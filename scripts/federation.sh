@@ -19,7 +19,8 @@
 #   --activation A
 #   --attack KIND:FRAC the first ceil(FRAC*N) clients poison their updates (KIND: scale:F,
 #                      sign-flip, noise:STD); research only, see fl-client --attack
-#   --kill K           kill -9 clients 1..K one second after round 1 completes (dropout test)
+#   --kill K           kill -9 clients 1..K one second after round 1 completes (dropout
+#                      test); min_clients becomes N-K so the run goes on without them
 #   --round-timeout SECS                     passed to the coordinator config
 #   --max-examples N   examples per client (0 = full shard) [0]
 #   --eval-examples N  test images for evaluation (0 = all) [0]
@@ -77,8 +78,8 @@ fi
 
 export FL_DATA_DIR=${FL_DATA_DIR:-$REPO/../shared/data/mnist}
 [ -d "$FL_DATA_DIR" ] || die "MNIST not found at $FL_DATA_DIR (set FL_DATA_DIR)"
-BIN="$REPO/target/$PROFILE"
-if [ ! -x "$BIN/fl-coordinator" ] || [ ! -x "$BIN/fl-client" ] || [ -n "$(find "$REPO/crates" -newer "$BIN/fl-coordinator" -name '*.rs' -print -quit)" ]; then
+BIN="${FL_BIN_DIR:-$REPO/target/$PROFILE}"   # FL_BIN_DIR: use prebuilt binaries as they are
+if [ -z "${FL_BIN_DIR:-}" ] && { [ ! -x "$BIN/fl-coordinator" ] || [ ! -x "$BIN/fl-client" ] || [ -n "$(find "$REPO/crates" -newer "$BIN/fl-coordinator" -name '*.rs' -print -quit)" ]; }; then
   flag=(); [ "$PROFILE" = release ] && flag=(--release)
   (cd "$REPO" && cargo build "${flag[@]}" -p fl-coordinator -p fl-client) || die "build failed"
 fi
@@ -105,7 +106,7 @@ grpc: {addr: "127.0.0.1:$GRPC_PORT"}
 http: {addr: "127.0.0.1:$HTTP_PORT"}
 rounds: $ROUNDS
 fraction: $FRACTION
-min_clients: $CLIENTS
+min_clients: $((CLIENTS - KILL))
 quorum: $QUORUM
 round_timeout_secs: $TIMEOUT_ROUND
 seed: $SEED

@@ -438,9 +438,8 @@ impl Federation for FederationService {
         let client = self
             .authenticate(&req.session_token, &req.client_id, &peer)
             .await?;
-        if !(req.accuracy.is_finite() && (0.0..=1.0).contains(&req.accuracy))
-            || !req.loss.is_finite()
-        {
+        let valid = (0.0..=1.0).contains(&req.accuracy) && req.loss.is_finite();
+        if !valid {
             return Err(Status::invalid_argument(
                 "accuracy must be in [0, 1] and loss finite",
             ));

@@ -84,6 +84,9 @@ pub struct SimConfig {
     pub user_clip: f64,
     /// User-level noise multiplier.
     pub user_noise_multiplier: f64,
+    /// Adaptive user-level clipping (Andrew et al. 2021) to this quantile of the update
+    /// norms, starting from `user_clip`; null = fixed clipping.
+    pub user_adaptive_quantile: Option<f64>,
 }
 
 impl Default for SimConfig {
@@ -122,6 +125,7 @@ impl Default for SimConfig {
             user_dp: false,
             user_clip: 1.0,
             user_noise_multiplier: 1.0,
+            user_adaptive_quantile: None,
         }
     }
 }
@@ -228,6 +232,9 @@ pub struct SimFlags {
     /// User-level noise multiplier.
     #[arg(long)]
     pub user_noise_multiplier: Option<f64>,
+    /// Adaptive user-level clipping to this quantile of update norms (e.g. 0.5).
+    #[arg(long, value_name = "QUANTILE")]
+    pub user_adaptive_clip: Option<f64>,
 }
 
 macro_rules! over {
@@ -292,6 +299,9 @@ impl SimConfig {
         }
         if f.noise_multiplier.is_some() {
             self.noise_multiplier = f.noise_multiplier;
+        }
+        if f.user_adaptive_clip.is_some() {
+            self.user_adaptive_quantile = f.user_adaptive_clip;
         }
         self.dp |= f.dp;
         self.seeded_noise |= f.seeded_noise;
@@ -367,6 +377,11 @@ impl SimConfig {
                 if !(v.is_finite() && v > 0.0) {
                     return bad(format!("{k} must be positive, got {v}"));
                 }
+            }
+            if let Some(q) = self.user_adaptive_quantile
+                && !(q > 0.0 && q < 1.0)
+            {
+                return bad(format!("user_adaptive_quantile must be in (0, 1), got {q}"));
             }
             if self.user_dp && strategy != StrategySpec::FedAvg {
                 return bad("user-level DP runs DP-FedAvg; leave strategy at fedavg".into());

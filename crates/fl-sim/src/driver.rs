@@ -9,7 +9,7 @@ use fl_core::engine::{DpPlan, EngineConfig, Event, FinishReason, RoundEngine, Tr
 use fl_core::privacy::{BudgetLevel, noise_multiplier_for, user_level_epsilon};
 use fl_core::report::{RoundRecord, RunReport};
 use fl_core::sampling::Sampling;
-use fl_core::strategies::DpFedAvg;
+use fl_core::strategies::{AdaptiveClip, DpFedAvg};
 use fl_core::strategy::{NoiseRng, Strategy};
 use fl_core::{Layout, Params};
 use fl_data::{Locator, Split};
@@ -107,8 +107,17 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
     };
     let (strategy, sampling): (Box<dyn Strategy>, Sampling) = if cfg.user_dp {
         let expected = cfg.fraction * cfg.clients as f64;
-        let s = DpFedAvg::new(cfg.user_clip, cfg.user_noise_multiplier, expected)
+        let mut s = DpFedAvg::new(cfg.user_clip, cfg.user_noise_multiplier, expected)
             .map_err(|e| SimError::Config(e.to_string()))?;
+        if let Some(q) = cfg.user_adaptive_quantile {
+            let a = AdaptiveClip {
+                target_quantile: q,
+                ..AdaptiveClip::paper_defaults(expected)
+            };
+            s = s
+                .with_adaptive(a)
+                .map_err(|e| SimError::Config(e.to_string()))?;
+        }
         (Box::new(s), Sampling::Poisson { rate: cfg.fraction })
     } else {
         (

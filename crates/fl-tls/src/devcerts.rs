@@ -231,10 +231,10 @@ pub fn generate_dev_pki(spec: &DevCertSpec) -> Result<Vec<PathBuf>, CertGenError
     for id in &spec.clients {
         push(id, ca.client_cert(id, spec.days, spec.expired)?);
     }
-    if !spec.force {
-        if let Some((p, _, _)) = files.iter().find(|(p, _, _)| p.exists()) {
-            return Err(CertGenError::Exists(p.clone()));
-        }
+    if !spec.force
+        && let Some((p, _, _)) = files.iter().find(|(p, _, _)| p.exists())
+    {
+        return Err(CertGenError::Exists(p.clone()));
     }
     std::fs::create_dir_all(&spec.out).map_err(|source| CertGenError::Write {
         path: spec.out.clone(),

@@ -1,5 +1,6 @@
 //! Shared helpers: configs for in-process coordinators and clients on 127.0.0.1.
 #![allow(dead_code)]
+#![allow(clippy::field_reassign_with_default)] // configs are built field by field for readability
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

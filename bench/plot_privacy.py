@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Accuracy-epsilon curve of record-level DP runs (fl-sim reports) with the Flower + Opacus
+reference, written to docs/privacy_curve.png.
+
+    /work/bench-venv/bin/python bench/plot_privacy.py bench/results/dp_eps1.json \
+        bench/results/dp_eps3.json bench/results/dp_eps8.json [--flower bench/flower/results/X.json]
+
+Epsilon on the x axis is the largest per-client epsilon spent (delta 1e-5, RDP + Balle),
+read from each report.
+"""
+import argparse
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def point(path):
+    r = json.load(open(path))
+    eps = max((c.get("epsilon") or 0.0) for c in r["clients"].values())
+    return eps, 100.0 * r["final_accuracy"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("reports", nargs="+")
+    ap.add_argument("--flower", action="append", default=[])
+    ap.add_argument("--nodp", help="non-private fl-sim report (horizontal line)")
+    ap.add_argument("--out", default="docs/privacy_curve.png")
+    a = ap.parse_args()
+    pts = sorted(point(p) for p in a.reports)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label="fl-sim (DP-SGD per client)")
+    for e, acc in pts:
+        ax.annotate(f"{acc:.2f} %", (e, acc), textcoords="offset points", xytext=(4, -12), fontsize=8)
+    for f in a.flower:
+        r = json.load(open(f))
+        e, acc = r["privacy"]["max_epsilon"], 100.0 * r["final_accuracy"]
+        ax.plot([e], [acc], "s", color="tab:red", label=f"Flower + Opacus ({acc:.1f} %)")
+    if a.nodp:
+        acc = 100.0 * json.load(open(a.nodp))["final_accuracy"]
+        ax.axhline(acc, ls="--", color="gray", label=f"no DP ({acc:.2f} %)")
+    ax.set_xlabel("per-client ε (δ = 1e-5)")
+    ax.set_ylabel("MNIST test accuracy (%)")
+    ax.set_title("10 clients IID, record-level DP-SGD")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(a.out)
+    print(f"wrote {a.out}: " + ", ".join(f"ε={e:.2f} → {acc:.2f} %" for e, acc in pts))
+
+
+if __name__ == "__main__":
+    main()
