@@ -27,18 +27,30 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("reports", nargs="+")
     ap.add_argument("--flower", action="append", default=[])
+    ap.add_argument("--label", default="fl-sim, 20 rounds")
+    ap.add_argument("--alt", nargs="*", default=[], help="a second series of reports")
+    ap.add_argument("--alt-label", default="fl-sim, 10 rounds")
     ap.add_argument("--nodp", help="non-private fl-sim report (horizontal line)")
+    ap.add_argument("--peer-setting", help="fl-sim report in the Flower run's exact setting")
     ap.add_argument("--out", default="docs/privacy_curve.png")
     a = ap.parse_args()
     pts = sorted(point(p) for p in a.reports)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label="fl-sim (DP-SGD per client)")
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=a.label)
+    if a.alt:
+        alt = sorted(point(p) for p in a.alt)
+        ax.plot([p[0] for p in alt], [p[1] for p in alt], "^--", label=a.alt_label)
+        for e, acc in alt:
+            ax.annotate(f"{acc:.2f} %", (e, acc), textcoords="offset points", xytext=(-48, 6), fontsize=8)
     for e, acc in pts:
         ax.annotate(f"{acc:.2f} %", (e, acc), textcoords="offset points", xytext=(4, -12), fontsize=8)
     for f in a.flower:
         r = json.load(open(f))
         e, acc = r["privacy"]["max_epsilon"], 100.0 * r["final_accuracy"]
         ax.plot([e], [acc], "s", color="tab:red", label=f"Flower + Opacus ({acc:.1f} %)")
+    if a.peer_setting:
+        e, acc = point(a.peer_setting)
+        ax.plot([e], [acc], "D", color="tab:green", label=f"fl-sim, Flower's setting ({acc:.1f} %)")
     if a.nodp:
         acc = 100.0 * json.load(open(a.nodp))["final_accuracy"]
         ax.axhline(acc, ls="--", color="gray", label=f"no DP ({acc:.2f} %)")
