@@ -37,7 +37,7 @@ declare -A RUNS=(
   [user_dp_1000]="--clients 1000 --rounds 30 --fraction 0.1 --user-dp --user-clip 0.5 --user-noise-multiplier 1.0 --batch-size 10 --local-epochs 1 --lr 0.1 --momentum 0.5"
   [user_dp_1000_adaptive]="--clients 1000 --rounds 30 --fraction 0.1 --user-dp --user-clip 0.5 --user-adaptive-clip 0.5 --user-noise-multiplier 1.0 --batch-size 10 --local-epochs 1 --lr 0.1 --momentum 0.5"
   [shards_cnn_small]="--clients 100 --rounds 100 --fraction 0.1 --partition shards:2 --local-epochs 5 --batch-size 10 --lr 0.05 --momentum 0"
-  [shards_cnn_fedavg]="--clients 100 --rounds 30 --fraction 0.1 --partition shards:2 --local-epochs 5 --batch-size 10 --lr 0.05 --momentum 0 --model cnn-fedavg --activation relu"
+  [shards_cnn_fedavg]="--clients 100 --rounds 20 --fraction 0.1 --partition shards:2 --local-epochs 5 --batch-size 10 --lr 0.05 --momentum 0 --model cnn-fedavg --activation relu"
 )
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(fedavg_cnn_small fedavg_cnn_small_b64 dp_eps1 dp_eps3 dp_eps8 dp_sigma1_5r codec_none codec_int8 codec_topk_int8 attack_scale_fedavg attack_scale_trimmed attack_signflip_fedavg attack_signflip_krum attack_noise_fedavg attack_noise_median fashion_dirichlet user_dp_1000 user_dp_1000_adaptive shards_cnn_small fedavg_cnn_fedavg shards_cnn_fedavg)
