@@ -12,7 +12,7 @@ use crate::ClientError;
 pub struct ClientConfig {
     /// Coordinator gRPC URL, e.g. `http://127.0.0.1:50051`.
     pub coordinator: String,
-    /// Model the coordinator trains: `cnn-small` or `cnn-fedavg` (checked against the task).
+    /// Model the coordinator trains: `cnn-small`, `cnn-fedavg` or `scatter-linear` (checked against the task).
     pub model: String,
     /// Activation: `tanh` or `relu` (must match the coordinator's).
     pub activation: String,

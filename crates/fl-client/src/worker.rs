@@ -106,8 +106,12 @@ pub fn load_shard(cfg: &ClientConfig, client_id: &str) -> Result<LocalData, Clie
 }
 
 impl Worker {
-    /// A worker training `spec` on `data`.
+    /// A worker training `spec` on `data` (raw images; the model's fixed feature map, if
+    /// any, is applied here once).
     pub fn real(spec: ModelSpec, data: LocalData) -> Result<Self, ClientError> {
+        let data = spec
+            .prepare(data)
+            .map_err(|e| ClientError::Data(e.to_string()))?;
         let trainer = LocalTrainer::new(spec, Backend::Native)
             .map_err(|e| ClientError::Train(e.to_string()))?;
         Ok(Self {

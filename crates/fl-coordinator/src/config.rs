@@ -43,7 +43,7 @@ pub struct CoordinatorConfig {
     pub max_attempts: u32,
     /// Seed of sampling, initial model and per-task seeds.
     pub seed: u64,
-    /// Model: `cnn-small` or `cnn-fedavg`.
+    /// Model: `cnn-small`, `cnn-fedavg` or `scatter-linear`.
     pub model: String,
     /// Activation: `tanh` or `relu`.
     pub activation: String,
@@ -57,6 +57,8 @@ pub struct CoordinatorConfig {
     pub lr: f64,
     /// Local SGD momentum.
     pub momentum: f64,
+    /// Learning-rate schedule over rounds: `constant`, `cosine` or `exp:<gamma>`.
+    pub lr_schedule: String,
     /// Update codec (`none`, `fp16`, `int8`, `topk:0.01+int8`, ...).
     pub codec: String,
     /// Reject updates whose L2 norm exceeds this (null = no bound).
@@ -238,6 +240,7 @@ impl Default for CoordinatorConfig {
             batch_size: 32,
             lr: 0.05,
             momentum: 0.0,
+            lr_schedule: "constant".into(),
             codec: "none".into(),
             max_update_norm: None,
             adaptive: AdaptiveConfig::default(),
@@ -518,6 +521,10 @@ impl CoordinatorConfig {
             target_round_seconds: self.adaptive.target_round_seconds,
             max_update_norm: self.max_update_norm,
             dp,
+            lr_schedule: self
+                .lr_schedule
+                .parse()
+                .map_err(|e: String| CoordinatorError::Config(e))?,
         };
         engine
             .validate()

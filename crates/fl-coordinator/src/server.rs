@@ -72,6 +72,9 @@ fn load_eval(
     if cfg.evaluation.max_examples > 0 {
         data = data.head(cfg.evaluation.max_examples);
     }
+    let data = model
+        .prepare(data)
+        .map_err(|e| CoordinatorError::Data(e.to_string()))?;
     let trainer = LocalTrainer::new(model, Backend::Native)
         .map_err(|e| CoordinatorError::Config(e.to_string()))?;
     Ok(Some(Evaluator {

@@ -24,6 +24,83 @@ pub struct Capabilities {
     pub samples_per_second: f64,
 }
 
+/// How the clients' learning rate changes over the rounds of a run. The rate only scales
+/// noisy gradients already computed, so a schedule changes no privacy accounting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LrSchedule {
+    /// The configured rate in every round.
+    #[default]
+    Constant,
+    /// Half a cosine over the run: round `r` of `R` uses `lr · (1 + cos(π (r−1)/R)) / 2`,
+    /// the full rate in round 1 falling towards 0 after the last round.
+    Cosine,
+    /// Round `r` uses `lr · gamma^(r−1)`.
+    Exponential {
+        /// Factor per round, in (0, 1].
+        gamma: f64,
+    },
+}
+
+impl LrSchedule {
+    /// The multiplier of the base rate in `round` (1-based) of a `rounds`-round run.
+    pub fn factor(&self, round: u64, rounds: u64) -> f64 {
+        let done = round.saturating_sub(1) as f64;
+        match *self {
+            Self::Constant => 1.0,
+            Self::Cosine => {
+                0.5 * (1.0 + (std::f64::consts::PI * done / rounds.max(1) as f64).cos())
+            }
+            Self::Exponential { gamma } => gamma.powf(done),
+        }
+    }
+
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            Self::Exponential { gamma } if !(gamma > 0.0 && gamma <= 1.0) => Err(format!(
+                "lr_schedule: exponential gamma must be in (0, 1], got {gamma}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = String;
+    /// `constant`, `cosine` or `exp:<gamma>`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let out = match s.trim() {
+            "constant" => Self::Constant,
+            "cosine" => Self::Cosine,
+            o => match o.strip_prefix("exp:") {
+                Some(g) => Self::Exponential {
+                    gamma: g
+                        .parse()
+                        .map_err(|_| format!("lr_schedule: `{g}` is not a number"))?,
+                },
+                None => {
+                    return Err(format!(
+                        "unknown lr_schedule `{o}` (expected constant, cosine or exp:<gamma>)"
+                    ));
+                }
+            },
+        };
+        out.validate()?;
+        Ok(out)
+    }
+}
+
+impl std::fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Constant => f.write_str("constant"),
+            Self::Cosine => f.write_str("cosine"),
+            Self::Exponential { gamma } => write!(f, "exp:{gamma}"),
+        }
+    }
+}
+
 /// Local training instructions for one client in one round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainPlan {

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::adapt::{Capabilities, TrainPlan, adapt_plan};
+use crate::adapt::{Capabilities, LrSchedule, TrainPlan, adapt_plan};
 use crate::error::{ConfigError, UpdateRejected};
 use crate::params::{Params, l2_norm};
 use crate::privacy::{AccountantKind, Budget, BudgetStatus, Conversion, Ledger, PrivacyEvent};
@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub max_update_norm: Option<f64>,
     /// Record-level DP-SGD on every client, with per-client budgets (None = no DP).
     pub dp: Option<DpPlan>,
+    /// How the learning rate of `plan` changes over the rounds.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
 }
 
 /// Record-level DP-SGD settings handed to clients, and the budget each client
@@ -110,6 +113,7 @@ impl Default for EngineConfig {
             target_round_seconds: None,
             max_update_norm: None,
             dp: None,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -147,6 +151,7 @@ impl EngineConfig {
         if !(0.0..1.0).contains(&p.momentum) {
             return bad(format!("momentum must be in [0, 1), got {}", p.momentum));
         }
+        self.lr_schedule.validate().map_err(ConfigError::Invalid)?;
         if let Some(b) = self.max_update_norm
             && !(b.is_finite() && b > 0.0)
         {
@@ -704,6 +709,7 @@ impl RoundEngine {
                     None => self.cfg.plan.clone(),
                 };
                 plan.proximal_mu = hints.proximal_mu;
+                plan.learning_rate *= self.cfg.lr_schedule.factor(round, self.cfg.rounds);
                 let seed = rand::Rng::random(&mut rng);
                 (
                     id,

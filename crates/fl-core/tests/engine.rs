@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fl_core::adapt::{Capabilities, TrainPlan};
+use fl_core::adapt::{Capabilities, LrSchedule, TrainPlan};
 use fl_core::engine::{EngineConfig, Event, FinishReason, Phase, RoundEngine, Update};
 use fl_core::sampling::Sampling;
 use fl_core::strategy::FedAvg;
@@ -368,6 +368,10 @@ fn invalid_configs_are_refused() {
             ..cfg(1)
         },
         EngineConfig {
+            lr_schedule: LrSchedule::Exponential { gamma: 1.5 },
+            ..cfg(1)
+        },
+        EngineConfig {
             plan: TrainPlan {
                 learning_rate: 0.0,
                 ..TrainPlan::default()
@@ -486,4 +490,50 @@ fn dp_budget_is_charged_and_enforced_by_the_engine() {
         "the budget stops training early ({rounds} rounds)"
     );
     assert!(e.checkpoint().ledger.is_some());
+}
+
+/// The tasks of each round carry the scheduled learning rate.
+#[test]
+fn tasks_carry_the_scheduled_learning_rate() {
+    let lrs = |schedule: LrSchedule| -> Vec<f64> {
+        let mut e = engine(EngineConfig {
+            lr_schedule: schedule,
+            ..cfg(4)
+        });
+        join_all(&mut e, 3);
+        let mut out = Vec::new();
+        for round in 1..=4u64 {
+            let ev = drain(&mut e);
+            let Some(Event::RoundStarted { tasks, .. }) =
+                ev.iter().find(|x| matches!(x, Event::RoundStarted { .. }))
+            else {
+                panic!("round {round} did not start: {ev:?}");
+            };
+            let rates: Vec<f64> = tasks.iter().map(|(_, t)| t.plan.learning_rate).collect();
+            assert!(rates.iter().all(|r| *r == rates[0]), "one rate per round");
+            out.push(rates[0]);
+            for c in ["c0", "c1", "c2"] {
+                e.handle_update(S, update(c, round, round - 1, vec![0.0, 0.0]))
+                    .unwrap();
+            }
+        }
+        out
+    };
+    let base = TrainPlan::default().learning_rate;
+    assert_eq!(lrs(LrSchedule::Constant), vec![base; 4]);
+    let cos = lrs(LrSchedule::Cosine);
+    let want = [1.0, 0.853_553, 0.5, 0.146_447];
+    for (got, w) in cos.iter().zip(want) {
+        assert!((got - base * w).abs() < 1e-6, "{cos:?}");
+    }
+    let exp = lrs(LrSchedule::Exponential { gamma: 0.5 });
+    assert_eq!(exp, vec![base, base / 2.0, base / 4.0, base / 8.0]);
+    assert_eq!(
+        "exp:0.5".parse::<LrSchedule>(),
+        Ok(LrSchedule::Exponential { gamma: 0.5 })
+    );
+    assert_eq!("cosine".parse::<LrSchedule>(), Ok(LrSchedule::Cosine));
+    for bad in ["exp:0", "exp:2", "exp:x", "linear", ""] {
+        assert!(bad.parse::<LrSchedule>().is_err(), "{bad}");
+    }
 }

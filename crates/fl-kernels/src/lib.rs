@@ -37,6 +37,7 @@
 mod act;
 mod chunk;
 mod conv;
+mod linear;
 mod mat;
 mod net;
 pub mod ops;
@@ -46,6 +47,7 @@ mod pool;
 mod simd;
 mod spec;
 
+pub use linear::Linear;
 pub use net::Network;
 pub use optim::Sgd;
 pub use spec::{Activation, Arch, ConvCfg, ConvNetConfig, NetSpec, PoolCfg, init_params};

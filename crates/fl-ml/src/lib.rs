@@ -21,6 +21,7 @@ pub mod dp;
 pub mod error;
 pub mod model;
 pub mod safetensors_io;
+pub mod scatter;
 pub mod trainer;
 
 pub use data::LocalData;

@@ -5,7 +5,7 @@
 //! delta to send.
 
 use fl_core::engine::TrainTask;
-use fl_kernels::{Network, Sgd};
+use fl_kernels::{Linear, Network, Sgd};
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -68,6 +68,7 @@ pub struct EvalOutcome {
 enum Engine {
     Native(Box<Network>),
     Burn(Box<BurnNet>),
+    Linear(Box<Linear>),
 }
 
 /// Trains and evaluates one model spec; reuses its buffers across rounds.
@@ -92,9 +93,18 @@ impl std::fmt::Debug for LocalTrainer {
 impl LocalTrainer {
     /// A trainer for `spec` on `backend`.
     pub fn new(spec: ModelSpec, backend: Backend) -> Result<Self, MlError> {
-        let engine = match backend {
-            Backend::Native => Engine::Native(Box::new(Network::new(spec.net)?)),
-            Backend::Burn => Engine::Burn(Box::new(BurnNet::flex(spec.net))),
+        let engine = match (spec.net(), backend) {
+            (Some(net), Backend::Native) => Engine::Native(Box::new(Network::new(net)?)),
+            (Some(net), Backend::Burn) => Engine::Burn(Box::new(BurnNet::flex(net))),
+            (None, Backend::Native) => Engine::Linear(Box::new(Linear::new(
+                spec.input_len(),
+                crate::model::CLASSES,
+            )?)),
+            (None, Backend::Burn) => {
+                return Err(MlError::Invalid(format!(
+                    "the burn backend runs the CNNs only; use the native backend for {spec}"
+                )));
+            }
         };
         Ok(Self {
             spec,
@@ -120,11 +130,17 @@ impl LocalTrainer {
                 params.len()
             )));
         }
-        if data.image_len != self.spec.net.input_len() {
+        if data.image_len != self.spec.input_len() {
             return Err(MlError::Invalid(format!(
-                "images have {} pixels, the model expects {}",
+                "examples have {} values, {} expects {}{}",
                 data.image_len,
-                self.spec.net.input_len()
+                self.spec,
+                self.spec.input_len(),
+                if self.spec.net().is_none() {
+                    " (features: pass the data through ModelSpec::prepare first)"
+                } else {
+                    ""
+                }
             )));
         }
         Ok(())
@@ -219,6 +235,9 @@ impl LocalTrainer {
                 Ok(net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad)?)
             }
             Engine::Burn(net) => net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad),
+            Engine::Linear(net) => {
+                Ok(net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad)?)
+            }
         }
     }
 
@@ -229,6 +248,14 @@ impl LocalTrainer {
         self.norms.resize(b, 0.0);
         match &mut self.engine {
             Engine::Native(net) => Ok(net.clipped_grad_sum(
+                params,
+                &self.xb,
+                &self.yb,
+                c,
+                &mut self.grad,
+                &mut self.norms,
+            )?),
+            Engine::Linear(net) => Ok(net.clipped_grad_sum(
                 params,
                 &self.xb,
                 &self.yb,
@@ -266,6 +293,7 @@ impl LocalTrainer {
         self.check(params, data)?;
         let (loss, correct) = match &mut self.engine {
             Engine::Native(net) => net.evaluate(params, &data.x, &data.y)?,
+            Engine::Linear(net) => net.evaluate(params, &data.x, &data.y)?,
             Engine::Burn(net) => {
                 let il = data.image_len;
                 let (mut l, mut c) = (0.0, 0);

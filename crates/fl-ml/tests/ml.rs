@@ -98,9 +98,9 @@ fn native_kernels_and_burn_autodiff_agree() {
         let (x, y) = random_batch(4, 5);
         let mut g_native = vec![0.0; params.len()];
         let mut g_burn = vec![0.0; params.len()];
-        let mut net = fl_kernels::Network::new(spec.net).unwrap();
+        let mut net = fl_kernels::Network::new(spec.net().unwrap()).unwrap();
         let l1 = net.loss_and_grad(&params, &x, &y, &mut g_native).unwrap();
-        let l2 = BurnNet::flex(spec.net)
+        let l2 = BurnNet::flex(spec.net().unwrap())
             .loss_and_grad(&params, &x, &y, &mut g_burn)
             .unwrap();
         assert!(

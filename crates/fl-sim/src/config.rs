@@ -1,6 +1,7 @@
 //! Simulation configuration: a YAML file (`--config config/sim.yaml`) whose
 //! every key is also a command-line flag; flags win over the file.
 
+use fl_core::adapt::LrSchedule;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -31,7 +32,9 @@ pub struct SimConfig {
     pub lr: f64,
     /// Local SGD momentum.
     pub momentum: f64,
-    /// `cnn-small` or `cnn-fedavg`.
+    /// Learning-rate schedule over rounds: `constant`, `cosine` or `exp:<gamma>`.
+    pub lr_schedule: String,
+    /// `cnn-small`, `cnn-fedavg` or `scatter-linear`.
     pub model: String,
     /// `tanh` or `relu`.
     pub activation: String,
@@ -99,6 +102,7 @@ impl Default for SimConfig {
             batch_size: 32,
             lr: 0.05,
             momentum: 0.9,
+            lr_schedule: "constant".into(),
             model: "cnn-small".into(),
             activation: "tanh".into(),
             dataset: "mnist".into(),
@@ -154,7 +158,10 @@ pub struct SimFlags {
     /// Local SGD momentum.
     #[arg(long)]
     pub momentum: Option<f64>,
-    /// Model: cnn-small or cnn-fedavg.
+    /// Learning-rate schedule over rounds: constant, cosine, exp:<gamma>.
+    #[arg(long)]
+    pub lr_schedule: Option<String>,
+    /// Model: cnn-small, cnn-fedavg or scatter-linear.
     #[arg(long)]
     pub model: Option<String>,
     /// Activation: tanh or relu.
@@ -262,6 +269,7 @@ impl SimConfig {
             batch_size,
             lr,
             momentum,
+            lr_schedule,
             model,
             activation,
             dataset,
@@ -342,6 +350,7 @@ impl SimConfig {
             .transpose()
             .map_err(|e| cfg(&e))?;
         let backend: fl_ml::Backend = self.backend.parse().map_err(|e| cfg(&e))?;
+        let lr_schedule: LrSchedule = self.lr_schedule.parse().map_err(|e: String| cfg(&e))?;
         let accountant: AccountantKind = self
             .accountant
             .parse()
@@ -403,6 +412,7 @@ impl SimConfig {
             backend,
             accountant,
             conversion,
+            lr_schedule,
         })
     }
 }
@@ -428,6 +438,8 @@ pub struct Parsed {
     pub accountant: AccountantKind,
     /// RDP conversion.
     pub conversion: Conversion,
+    /// Learning-rate schedule.
+    pub lr_schedule: LrSchedule,
 }
 
 /// How the simulated clients and the server exchange models and updates.

@@ -76,16 +76,17 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
         .iter()
         .enumerate()
         .map(|(i, idx)| {
+            let raw = LocalData::from_dataset(&train.subset(idx)?);
             Ok(SimClient {
                 id: format!("client-{:03}", i + 1),
-                data: LocalData::from_dataset(&train.subset(idx)?),
+                data: p.model.prepare(raw)?,
                 feedback: matches!(p.codec, CodecSpec::TopK { .. })
                     .then(|| ErrorFeedback::new(p.model.num_params())),
                 malicious: malicious.contains(&i),
             })
         })
-        .collect::<Result<_, fl_data::Error>>()?;
-    let test = LocalData::from_dataset(&test);
+        .collect::<Result<_, SimError>>()?;
+    let test = p.model.prepare(LocalData::from_dataset(&test))?;
     let by_id: HashMap<String, usize> = clients
         .iter()
         .enumerate()
@@ -141,6 +142,7 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
         target_round_seconds: None,
         max_update_norm: None,
         dp: dp.clone(),
+        lr_schedule: p.lr_schedule,
     };
     // DP noise: a CSPRNG seeded by the OS, unless the user asked for reproducibility.
     let noise = || -> Box<dyn NoiseRng> {

@@ -146,6 +146,7 @@ pub fn coordinator_config(
         batch_size: cfg.batch_size,
         lr: cfg.lr,
         momentum: cfg.momentum,
+        lr_schedule: cfg.lr_schedule.clone(),
         codec: cfg.codec.clone(),
         max_update_norm: None,
         ..CoordinatorConfig::default()
