@@ -595,6 +595,14 @@ mod tests {
         let mut c = CoordinatorConfig::default();
         c.model = "resnet".into();
         assert!(c.validate().unwrap_err().to_string().contains("model"));
+        let mut c = CoordinatorConfig::default();
+        c.lr_schedule = "exp:3".into();
+        assert!(c.validate().unwrap_err().to_string().contains("lr_schedule"));
+        let mut c = CoordinatorConfig::default();
+        c.lr_schedule = "cosine".into();
+        c.model = "scatter-linear".into();
+        let r = c.validate().unwrap();
+        assert_eq!(r.engine.lr_schedule, fl_core::adapt::LrSchedule::Cosine);
     }
 
     #[test]
