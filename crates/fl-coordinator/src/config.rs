@@ -597,7 +597,12 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("model"));
         let mut c = CoordinatorConfig::default();
         c.lr_schedule = "exp:3".into();
-        assert!(c.validate().unwrap_err().to_string().contains("lr_schedule"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("lr_schedule")
+        );
         let mut c = CoordinatorConfig::default();
         c.lr_schedule = "cosine".into();
         c.model = "scatter-linear".into();
