@@ -39,6 +39,7 @@ mod chunk;
 mod conv;
 mod linear;
 mod mat;
+mod model;
 mod net;
 pub mod ops;
 mod optim;
@@ -48,6 +49,7 @@ mod simd;
 mod spec;
 
 pub use linear::Linear;
+pub use model::Kernels;
 pub use net::Network;
 pub use optim::Sgd;
 pub use spec::{Activation, Arch, ConvCfg, ConvNetConfig, NetSpec, PoolCfg, init_params};

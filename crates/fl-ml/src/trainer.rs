@@ -5,7 +5,7 @@
 //! delta to send.
 
 use fl_core::engine::TrainTask;
-use fl_kernels::{Linear, Network, Sgd};
+use fl_kernels::{Kernels, Linear, Network, Sgd};
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,9 +66,9 @@ pub struct EvalOutcome {
 }
 
 enum Engine {
-    Native(Box<Network>),
+    /// Hand-written kernels: a CNN ([`Network`]) or the linear model ([`Linear`]).
+    Native(Box<dyn Kernels>),
     Burn(Box<BurnNet>),
-    Linear(Box<Linear>),
 }
 
 /// Trains and evaluates one model spec; reuses its buffers across rounds.
@@ -96,7 +96,7 @@ impl LocalTrainer {
         let engine = match (spec.net(), backend) {
             (Some(net), Backend::Native) => Engine::Native(Box::new(Network::new(net)?)),
             (Some(net), Backend::Burn) => Engine::Burn(Box::new(BurnNet::flex(net))),
-            (None, Backend::Native) => Engine::Linear(Box::new(Linear::new(
+            (None, Backend::Native) => Engine::Native(Box::new(Linear::new(
                 spec.input_len(),
                 crate::model::CLASSES,
             )?)),
@@ -235,9 +235,6 @@ impl LocalTrainer {
                 Ok(net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad)?)
             }
             Engine::Burn(net) => net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad),
-            Engine::Linear(net) => {
-                Ok(net.loss_and_grad(params, &self.xb, &self.yb, &mut self.grad)?)
-            }
         }
     }
 
@@ -248,14 +245,6 @@ impl LocalTrainer {
         self.norms.resize(b, 0.0);
         match &mut self.engine {
             Engine::Native(net) => Ok(net.clipped_grad_sum(
-                params,
-                &self.xb,
-                &self.yb,
-                c,
-                &mut self.grad,
-                &mut self.norms,
-            )?),
-            Engine::Linear(net) => Ok(net.clipped_grad_sum(
                 params,
                 &self.xb,
                 &self.yb,
@@ -293,7 +282,6 @@ impl LocalTrainer {
         self.check(params, data)?;
         let (loss, correct) = match &mut self.engine {
             Engine::Native(net) => net.evaluate(params, &data.x, &data.y)?,
-            Engine::Linear(net) => net.evaluate(params, &data.x, &data.y)?,
             Engine::Burn(net) => {
                 let il = data.image_len;
                 let (mut l, mut c) = (0.0, 0);
