@@ -16,7 +16,9 @@
 #   --codec C          none | fp16 | int8 | topk:F[+int8] [none]
 #   --strategy S       fedavg | fedprox:MU | ... [fedavg]
 #   --fraction F --quorum Q --local-epochs E --batch-size B --lr LR --momentum M [0.9]
-#   --activation A
+#   --activation A [tanh] --nesterov true|false [false] --lr-schedule S [constant]
+#   (the 5-round recipe of config/sim.yaml: --activation relu --lr 0.02 --nesterov true
+#    --lr-schedule cosine)
 #   --attack KIND:FRAC the first ceil(FRAC*N) clients poison their updates (KIND: scale:F,
 #                      sign-flip, noise:STD); research only, see fl-client --attack
 #   --kill K           kill -9 clients 1..K one second after round 1 completes (dropout
@@ -31,7 +33,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLIENTS=3 ROUNDS=5 SEED=42 REPORT="" MODEL=cnn-small CODEC=none STRATEGY=fedavg
-FRACTION=1.0 QUORUM=1.0 EPOCHS=1 BATCH=32 LR=0.05 MOMENTUM=0.9 ACTIVATION=tanh TIMEOUT_ROUND=300
+FRACTION=1.0 QUORUM=1.0 EPOCHS=1 BATCH=32 LR=0.05 MOMENTUM=0.9 ACTIVATION=tanh NESTEROV=false LR_SCHEDULE=constant TIMEOUT_ROUND=300
 ATTACK="" KILL=0
 MAX_EXAMPLES=0 EVAL_EXAMPLES=0 WORKDIR="" PROFILE=release TIMEOUT=1800
 
@@ -55,6 +57,8 @@ while [ $# -gt 0 ]; do
     --attack) need "$@"; ATTACK=$2; shift 2 ;;
     --kill) need "$@"; KILL=$2; shift 2 ;;
     --activation) need "$@"; ACTIVATION=$2; shift 2 ;;
+    --nesterov) need "$@"; NESTEROV=$2; shift 2 ;;
+    --lr-schedule) need "$@"; LR_SCHEDULE=$2; shift 2 ;;
     --round-timeout) need "$@"; TIMEOUT_ROUND=$2; shift 2 ;;
     --max-examples) need "$@"; MAX_EXAMPLES=$2; shift 2 ;;
     --eval-examples) need "$@"; EVAL_EXAMPLES=$2; shift 2 ;;
@@ -68,6 +72,7 @@ done
 [[ $CLIENTS =~ ^[0-9]+$ ]] && [ "$CLIENTS" -ge 1 ] || die "--clients must be a positive integer"
 [[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 1 ] || die "--rounds must be a positive integer"
 [[ $SEED =~ ^[0-9]+$ ]] || die "--seed must be a non-negative integer"
+[[ $NESTEROV =~ ^(true|false)$ ]] || die "--nesterov must be true or false"
 [[ $KILL =~ ^[0-9]+$ ]] && [ "$KILL" -lt "$CLIENTS" ] || die "--kill must be 0..clients-1"
 ATTACKERS=0 ATTACK_KIND=""
 if [ -n "$ATTACK" ]; then
@@ -117,6 +122,8 @@ local_epochs: $EPOCHS
 batch_size: $BATCH
 lr: $LR
 momentum: $MOMENTUM
+nesterov: $NESTEROV
+lr_schedule: "$LR_SCHEDULE"
 codec: "$CODEC"
 evaluation: {dataset: mnist, max_examples: $EVAL_EXAMPLES}
 output: {dir: "$WORKDIR", report: "$REPORT", model: "$WORKDIR/model.safetensors", linger_secs: 2}

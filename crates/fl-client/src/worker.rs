@@ -200,6 +200,7 @@ impl Worker {
             batch_size: task.batch_size.max(1),
             learning_rate: task.learning_rate,
             momentum: task.momentum,
+            nesterov: task.nesterov,
             max_steps: (task.max_steps > 0).then_some(task.max_steps),
             proximal_mu: task.proximal_mu,
         };

@@ -57,6 +57,8 @@ pub struct CoordinatorConfig {
     pub lr: f64,
     /// Local SGD momentum.
     pub momentum: f64,
+    /// Nesterov momentum for local SGD (no effect when `momentum` is 0).
+    pub nesterov: bool,
     /// Learning-rate schedule over rounds: `constant`, `cosine` or `exp:<gamma>`.
     pub lr_schedule: String,
     /// Update codec (`none`, `fp16`, `int8`, `topk:0.01+int8`, ...).
@@ -240,6 +242,7 @@ impl Default for CoordinatorConfig {
             batch_size: 32,
             lr: 0.05,
             momentum: 0.0,
+            nesterov: false,
             lr_schedule: "constant".into(),
             codec: "none".into(),
             max_update_norm: None,
@@ -497,6 +500,7 @@ impl CoordinatorConfig {
             batch_size: self.batch_size,
             learning_rate: self.lr,
             momentum: self.momentum,
+            nesterov: self.nesterov,
             max_steps: None,
             proximal_mu: 0.0,
         };
@@ -581,6 +585,27 @@ mod tests {
         assert!(c.validate().is_ok());
         assert!(CoordinatorConfig::from_yaml("roundz: 3\n").is_err());
         assert!(CoordinatorConfig::from_yaml("privacy:\n  epsilonn: 1\n").is_err());
+    }
+
+    #[test]
+    fn nesterov_key_reaches_the_plan_and_bad_values_are_refused() {
+        let c = CoordinatorConfig::from_yaml("momentum: 0.9\nnesterov: true\n").unwrap();
+        let r = c.validate().unwrap();
+        assert!(r.engine.plan.nesterov);
+        assert_eq!(r.engine.plan.momentum, 0.9);
+        assert!(
+            !CoordinatorConfig::default()
+                .validate()
+                .unwrap()
+                .engine
+                .plan
+                .nesterov
+        );
+        let e = CoordinatorConfig::from_yaml("nesterov: maybe\n").unwrap_err();
+        assert!(
+            e.to_string().contains("nesterov") || e.to_string().contains("bool"),
+            "{e}"
+        );
     }
 
     #[test]

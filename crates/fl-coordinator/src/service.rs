@@ -134,6 +134,7 @@ impl FederationService {
             batch_size: t.plan.batch_size,
             learning_rate: t.plan.learning_rate,
             momentum: t.plan.momentum,
+            nesterov: t.plan.nesterov,
             max_steps: t.plan.max_steps.unwrap_or(0),
             proximal_mu: t.plan.proximal_mu,
             codec: self.shared.codec.to_string(),

@@ -112,6 +112,9 @@ pub struct TrainPlan {
     pub learning_rate: f64,
     /// SGD momentum (0 = plain SGD).
     pub momentum: f64,
+    /// Nesterov momentum (no effect when `momentum` is 0).
+    #[serde(default)]
+    pub nesterov: bool,
     /// Cap on optimizer steps this round (None = full epochs).
     pub max_steps: Option<u64>,
     /// FedProx proximal coefficient μ (0 = none).
@@ -125,6 +128,7 @@ impl Default for TrainPlan {
             batch_size: 32,
             learning_rate: 0.05,
             momentum: 0.0,
+            nesterov: false,
             max_steps: None,
             proximal_mu: 0.0,
         }

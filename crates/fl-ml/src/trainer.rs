@@ -171,7 +171,8 @@ impl LocalTrainer {
         }
         let n = data.len();
         let mut params = global.to_vec();
-        let mut opt = Sgd::new(plan.learning_rate as f32, plan.momentum as f32, 0.0);
+        let mut opt = Sgd::new(plan.learning_rate as f32, plan.momentum as f32, 0.0)
+            .with_nesterov(plan.nesterov);
         let mut rng = ChaCha8Rng::seed_from_u64(task.seed);
         let total_steps = plan.steps(n as u64);
         let mu = plan.proximal_mu as f32;

@@ -271,3 +271,44 @@ fn dp_training_clips_and_noises_and_bad_inputs_are_errors() {
     );
     assert!(LocalData::new(vec![0.0; 10], vec![1], 784).is_err());
 }
+
+/// The plan's `nesterov` reaches the optimizer: on the first step the buffer is the
+/// gradient g, so Nesterov moves by lr·(g + μg) = (1 + μ)× the classical step.
+#[test]
+fn nesterov_plan_takes_the_nesterov_step() {
+    let spec = ModelSpec::default();
+    let init = spec.init(3);
+    let (x, y) = random_batch(32, 4);
+    let data = LocalData::new(x, y, 784).unwrap();
+    let plan = TrainPlan {
+        batch_size: 32,
+        learning_rate: 0.05,
+        momentum: 0.9,
+        max_steps: Some(1),
+        ..TrainPlan::default()
+    };
+    let mut t = LocalTrainer::new(spec, Backend::Native).unwrap();
+    let mut run = |nesterov: bool| {
+        t.train(
+            &init,
+            &data,
+            &task(TrainPlan {
+                nesterov,
+                ..plan.clone()
+            }),
+            None,
+            &mut ChaCha20Rng::seed_from_u64(0),
+        )
+        .unwrap()
+        .delta
+    };
+    let classic = run(false);
+    let nesterov = run(true);
+    assert!(classic.iter().any(|d| d.abs() > 1e-4));
+    for (c, n) in classic.iter().zip(&nesterov) {
+        assert!(
+            (n - 1.9 * c).abs() <= 1e-6 + 1e-4 * c.abs(),
+            "{n} vs 1.9 × {c}"
+        );
+    }
+}

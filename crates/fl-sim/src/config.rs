@@ -32,6 +32,8 @@ pub struct SimConfig {
     pub lr: f64,
     /// Local SGD momentum.
     pub momentum: f64,
+    /// Nesterov momentum for local SGD (no effect when `momentum` is 0).
+    pub nesterov: bool,
     /// Learning-rate schedule over rounds: `constant`, `cosine` or `exp:<gamma>`.
     pub lr_schedule: String,
     /// `cnn-small`, `cnn-fedavg` or `scatter-linear`.
@@ -102,6 +104,7 @@ impl Default for SimConfig {
             batch_size: 32,
             lr: 0.05,
             momentum: 0.9,
+            nesterov: false,
             lr_schedule: "constant".into(),
             model: "cnn-small".into(),
             activation: "tanh".into(),
@@ -158,6 +161,9 @@ pub struct SimFlags {
     /// Local SGD momentum.
     #[arg(long)]
     pub momentum: Option<f64>,
+    /// Nesterov momentum (`--nesterov` or `--nesterov false`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub nesterov: Option<bool>,
     /// Learning-rate schedule over rounds: constant, cosine, exp:<gamma>.
     #[arg(long)]
     pub lr_schedule: Option<String>,
@@ -269,6 +275,7 @@ impl SimConfig {
             batch_size,
             lr,
             momentum,
+            nesterov,
             lr_schedule,
             model,
             activation,
@@ -460,5 +467,41 @@ impl std::fmt::Display for Transport {
             Transport::Inproc => "inproc",
             Transport::Grpc => "grpc",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        flags: SimFlags,
+    }
+
+    fn flags(args: &[&str]) -> Result<SimFlags, clap::Error> {
+        Cli::try_parse_from(std::iter::once("fl-sim").chain(args.iter().copied())).map(|c| c.flags)
+    }
+
+    #[test]
+    fn nesterov_flag_sets_clears_and_refuses_garbage() {
+        let mut c = SimConfig::default();
+        c.apply(&flags(&["--nesterov"]).unwrap());
+        assert!(c.nesterov);
+        c.apply(&flags(&[]).unwrap());
+        assert!(c.nesterov, "an absent flag keeps the file's value");
+        c.apply(&flags(&["--nesterov", "false"]).unwrap());
+        assert!(!c.nesterov);
+        let e = flags(&["--nesterov", "maybe"]).err().unwrap().to_string();
+        assert!(e.contains("nesterov"), "{e}");
+    }
+
+    #[test]
+    fn nesterov_key_is_read_from_yaml() {
+        let c: SimConfig = serde_saphyr::from_str("nesterov: true\nmomentum: 0.9\n").unwrap();
+        assert!(c.nesterov);
+        assert!(serde_saphyr::from_str::<SimConfig>("nesterov: 3\n").is_err());
     }
 }

@@ -98,6 +98,7 @@ pub fn run(cfg: &SimConfig, obs: &mut dyn Observer) -> Result<RunReport, SimErro
         batch_size: cfg.batch_size,
         learning_rate: cfg.lr,
         momentum: cfg.momentum,
+        nesterov: cfg.nesterov,
         max_steps: None,
         proximal_mu: 0.0,
     };

@@ -21,7 +21,7 @@
 //! |---|---|
 //! | `clients` | `min_clients` (when `fraction` = 1); client ids `client-001…`; `data.num_partitions` |
 //! | `rounds`, `fraction`, `seed`, `strategy`, `codec` | same keys |
-//! | `local_epochs`, `batch_size`, `lr`, `momentum` | same keys (sent to clients in each task) |
+//! | `local_epochs`, `batch_size`, `lr`, `momentum`, `nesterov` | same keys (sent to clients in each task) |
 //! | `model`, `activation` | same keys on both sides |
 //! | `dataset`, `data_dir` | `evaluation.dataset`/`data_dir`, client `data.dataset`/`data_dir` |
 //! | `partition` | client `data.partition`, `data.index` = i |
@@ -146,6 +146,7 @@ pub fn coordinator_config(
         batch_size: cfg.batch_size,
         lr: cfg.lr,
         momentum: cfg.momentum,
+        nesterov: cfg.nesterov,
         lr_schedule: cfg.lr_schedule.clone(),
         codec: cfg.codec.clone(),
         max_update_norm: None,

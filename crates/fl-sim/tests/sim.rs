@@ -275,7 +275,12 @@ fn grpc_transport_matches_inproc() {
     // 1-point budget of the issue.
     const TOLERANCE: f64 = 0.002;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = small();
+    // Nesterov momentum on, so the test also shows that it travels in the task.
+    let cfg = SimConfig {
+        momentum: 0.9,
+        nesterov: true,
+        ..small()
+    };
     let t = Instant::now();
     let a = run(&cfg, &mut Quiet).unwrap();
     let inproc_secs = t.elapsed().as_secs_f64();
@@ -314,6 +319,20 @@ fn grpc_transport_matches_inproc() {
     );
     let (loss_a, loss_b) = (a.final_loss.unwrap(), b.final_loss.unwrap());
     assert!((loss_a - loss_b).abs() < 1e-3, "loss {loss_a} vs {loss_b}");
+    // ...and the check can tell: classical momentum ends elsewhere.
+    let classic = run(
+        &SimConfig {
+            nesterov: false,
+            ..cfg.clone()
+        },
+        &mut Quiet,
+    )
+    .unwrap();
+    let loss_c = classic.final_loss.unwrap();
+    assert!(
+        (loss_c - loss_b).abs() > 1e-3,
+        "classical {loss_c} vs {loss_b}"
+    );
     // Every model download and update of the run was for a selected client: no task was
     // handed out twice and nothing was rejected.
     assert!(b.warnings.is_empty(), "{:?}", b.warnings);
@@ -323,6 +342,7 @@ fn grpc_transport_matches_inproc() {
     assert_eq!(parsed.rounds.len(), 2);
     assert_eq!(parsed.config["transport"], "grpc");
     assert_eq!(parsed.config["coordinator"]["seed"], 42);
+    assert_eq!(parsed.config["coordinator"]["nesterov"], true);
     let model = fl_ml::safetensors_io::load(
         &dir.path().join("grpc.safetensors"),
         &fl_ml::ModelSpec::default().layout(),
