@@ -55,24 +55,16 @@ impl Sgd {
             return Ok(());
         }
         if self.velocity.len() != params.len() {
-            // First step (or a new parameter size): torch initialises the buffer to g.
+            // First step (or a new parameter size): a zero buffer makes v = g, as torch
+            // initialises it.
             self.velocity.clear();
-            self.velocity
-                .extend(params.iter().zip(grad).map(|(p, g)| g + wd * p));
-        } else {
-            for ((v, p), g) in self.velocity.iter_mut().zip(params.iter()).zip(grad) {
-                *v = mu * *v + g + wd * p;
-            }
+            self.velocity.resize(params.len(), 0.0);
         }
-        if self.nesterov {
-            for ((p, v), g) in params.iter_mut().zip(&self.velocity).zip(grad) {
-                *p -= lr * (g + wd * *p + mu * v);
-            }
-        } else {
-            params
-                .iter_mut()
-                .zip(&self.velocity)
-                .for_each(|(p, v)| *p -= lr * v);
+        let nesterov = self.nesterov;
+        for ((p, v), g) in params.iter_mut().zip(self.velocity.iter_mut()).zip(grad) {
+            let d = g + wd * *p;
+            *v = mu * *v + d;
+            *p -= lr * if nesterov { d + mu * *v } else { *v };
         }
         Ok(())
     }
